@@ -11,16 +11,18 @@ import importlib
 import logging
 import sys
 
-import click
 import typer
+
+try:  # recent Typer releases vendor Click under typer._click
+    from typer._click import exceptions as click_exc
+except ImportError:  # older Typer depends on Click itself
+    from click import exceptions as click_exc
 
 from wasmetool import __version__
 from wasmetool.errors import WasmetoolError
 
 # Order here is the order of `wasmetool --help`.
-COMMAND_MODULES = (
-    "wasmetool.cli.build",
-    "wasmetool.cli.store",
+COMMAND_MODULES: tuple[str, ...] = (
 )
 
 app = typer.Typer(
@@ -82,17 +84,17 @@ def main(argv: list[str] | None = None) -> int:
     except WasmetoolError as exc:
         print(f"error: {exc.one_line()}", file=sys.stderr)
         return 1
-    except click.exceptions.NoArgsIsHelpError as exc:
-        click.echo(exc.ctx.get_help() if exc.ctx else "", err=False)
+    except click_exc.NoArgsIsHelpError as exc:
+        print(exc.ctx.get_help() if exc.ctx else "")
         return 0
-    except click.exceptions.UsageError as exc:
+    except click_exc.UsageError as exc:
         command = exc.ctx.command_path if exc.ctx else "wasmetool"
         print(f"error: {exc.format_message()} (see '{command} --help')", file=sys.stderr)
         return 1
-    except click.exceptions.Abort:
+    except click_exc.Abort:
         print("error: aborted", file=sys.stderr)
         return 130
-    except click.exceptions.Exit as exc:
+    except click_exc.Exit as exc:
         return exc.exit_code
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
