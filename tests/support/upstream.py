@@ -1,0 +1,102 @@
+"""A threaded HTTP/1.1 echo upstream on 127.0.0.1 for comparisons (Envoy vs wasmetool).
+
+Every request is answered 200 with ``application/json``::
+
+    {"method": "POST", "path": "/x?y=1", "headers": [["host", "..."], ...], "body": "..."}
+
+Header names are lower-cased and kept in arrival order.  The response also
+carries ``x-upstream-name: <name>`` so a filter can copy something from an
+``http_call`` response, and ``x-echo-<h>`` for every request header named in the
+request header ``x-echo-back`` (comma-separated).  ``x-echo-status: NNN`` on the
+request sets the response status.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class EchoUpstream:
+    """A running echo upstream; ``requests`` records what it received."""
+
+    name: str
+    port: int
+    requests: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def _read_body(handler: BaseHTTPRequestHandler) -> bytes:
+    if handler.headers.get("transfer-encoding", "").lower() == "chunked":
+        chunks = []
+        while True:
+            size_line = handler.rfile.readline()
+            size = int(size_line.split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while handler.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass
+                break
+            chunks.append(handler.rfile.read(size))
+            handler.rfile.readline()
+        return b"".join(chunks)
+    length = int(handler.headers.get("content-length") or 0)
+    return handler.rfile.read(length) if length else b""
+
+
+def _make_handler(upstream: EchoUpstream) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _echo(self) -> None:
+            body = _read_body(self)
+            headers = [[k.lower(), v] for k, v in self.headers.items()]
+            record = {"method": self.command, "path": self.path, "headers": headers,
+                      "body": body.decode("utf-8", errors="replace")}
+            upstream.requests.append(record)
+            payload = json.dumps(record, sort_keys=True).encode()
+            status = int(self.headers.get("x-echo-status") or 200)
+            self.send_response_only(status)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(payload)))
+            self.send_header("x-upstream-name", upstream.name)
+            for name in (self.headers.get("x-echo-back") or "").split(","):
+                name = name.strip().lower()
+                if name and self.headers.get(name) is not None:
+                    self.send_header(f"x-echo-{name}", self.headers[name])
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(payload)
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _echo
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
+            return
+
+    return Handler
+
+
+@contextlib.contextmanager
+def run_echo_upstream(name: str = "upstream") -> Iterator[EchoUpstream]:
+    """Start an echo upstream on 127.0.0.1:<free port> in a thread; stop it on exit."""
+    upstream = EchoUpstream(name=name, port=0)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(upstream))
+    server.daemon_threads = True
+    upstream.port = int(server.server_address[1])
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              name=f"echo-{name}", daemon=True)
+    thread.start()
+    try:
+        yield upstream
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
