@@ -1,0 +1,1 @@
+"""Compiling filters: one builder per language behind one interface (see base.py)."""
