@@ -1,1 +1,1 @@
-"""Compiling filters: one builder per language behind one interface (see base.py)."""
+"""Builders: turn a filter's source tree (or a prebuilt .wasm) into a stored image."""

@@ -23,6 +23,8 @@ from wasmetool.errors import WasmetoolError
 
 # Order here is the order of `wasmetool --help`.
 COMMAND_MODULES: tuple[str, ...] = (
+    "wasmetool.cli.build",
+    "wasmetool.cli.store",
 )
 
 app = typer.Typer(

@@ -1,0 +1,1 @@
+"""OCI data model: references, media types, descriptors, runtime-config, image formats."""
