@@ -1,0 +1,48 @@
+"""Fixtures for the conformance suite: compiled WAT filters, echo upstreams, result cache."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[3]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+FILTERS = REPO / "tests" / "filters"
+
+
+@pytest.fixture(scope="session")
+def compiled_filters(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """``compiled_filters("headers")`` -> path of tests/filters/headers.wat compiled once."""
+    import wasmtime
+
+    out = tmp_path_factory.mktemp("filters")
+    cache: dict[str, Path] = {}
+
+    def build(name: str) -> Path:
+        if name not in cache:
+            target = out / f"{name}.wasm"
+            target.write_bytes(wasmtime.wat2wasm((FILTERS / f"{name}.wat").read_text()))
+            cache[name] = target
+        return cache[name]
+
+    return build
+
+
+@pytest.fixture(scope="session")
+def envoy_results() -> dict[str, object]:
+    """Envoy's normalised results per case, shared by the Envoy and wasmetool tests."""
+    return {}
+
+
+@pytest.fixture(scope="session")
+def upstreams() -> Iterator[dict[str, object]]:
+    """Two echo upstreams for the whole session: the proxied one and an http_call target."""
+    from tests.support.upstream import run_echo_upstream
+
+    with run_echo_upstream("upstream") as up, run_echo_upstream("callout") as callout:
+        yield {"upstream": up, "callout": callout}

@@ -1,0 +1,118 @@
+"""Send explicit HTTP/1.1 requests to a proxy and normalise what came back.
+
+The normalisation is the one documented in docs/conformance.md: it drops only
+what each proxy adds on its own or frames differently, so everything a filter
+touches (status, headers, bodies, and what the upstream received) is compared.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+# Response headers a proxy sets by itself / that only describe framing.
+RESPONSE_HEADERS_IGNORED = frozenset({"date", "content-length", "transfer-encoding",
+                                      "connection", "keep-alive"})
+# Request headers (as the echo upstream saw them) added by a proxy / framing only.
+UPSTREAM_HEADERS_IGNORED = frozenset({"x-forwarded-proto", "content-length",
+                                      "transfer-encoding", "connection", "keep-alive"})
+
+DEFAULT_HOST = "conformance.test"
+
+
+@dataclass
+class Request:
+    method: str = "GET"
+    path: str = "/"
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes | list[bytes] = b""          # a list is sent chunked, one chunk per item
+    # Repeat the request (up to ``until_timeout`` s) until this holds for the reply.
+    until: Callable[[Exchange], bool] | None = None
+    until_timeout: float = 5.0
+
+
+@dataclass
+class Exchange:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        for key, value in self.headers:
+            if key == name:
+                return value
+        return None
+
+    def echo(self) -> dict[str, Any] | None:
+        """The echo upstream's JSON of what it received, if this reply is one."""
+        try:
+            data = json.loads(self.body)
+        except ValueError:
+            return None
+        return data if isinstance(data, dict) and "method" in data else None
+
+    def echo_header(self, name: str) -> str | None:
+        echo = self.echo()
+        if echo is None:
+            return None
+        for key, value in echo["headers"]:
+            if key == name:
+                return value
+        return None
+
+
+def send(port: int, request: Request, timeout: float = 10.0) -> Exchange:
+    """One request on a fresh connection to 127.0.0.1:port."""
+    headers = {"host": DEFAULT_HOST, "user-agent": "conformance-client",
+               "accept-encoding": "identity"}
+    headers.update(request.headers)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        if isinstance(request.body, list):
+            conn.request(request.method, request.path, body=iter(request.body),
+                         headers=headers, encode_chunked=True)
+        else:
+            conn.request(request.method, request.path, body=request.body or None,
+                         headers=headers)
+        response = conn.getresponse()
+        body = response.read()
+        return Exchange(response.status,
+                        [(k.lower(), v) for k, v in response.getheaders()], body)
+    finally:
+        conn.close()
+
+
+def send_all(port: int, requests: list[Request]) -> list[Exchange]:
+    """Send requests in order; a request with ``until`` is repeated until it holds."""
+    results = []
+    for request in requests:
+        exchange = send(port, request)
+        if request.until is not None:
+            deadline = time.monotonic() + request.until_timeout
+            while not request.until(exchange) and time.monotonic() < deadline:
+                time.sleep(0.05)
+                exchange = send(port, request)
+        results.append(exchange)
+    return results
+
+
+def normalise(exchange: Exchange) -> dict[str, Any]:
+    """The comparable form of a reply (see docs/conformance.md)."""
+    headers = sorted((k, v) for k, v in exchange.headers if k not in RESPONSE_HEADERS_IGNORED)
+    result: dict[str, Any] = {"status": exchange.status, "headers": headers}
+    echo = exchange.echo()
+    if echo is not None:
+        result["upstream_received"] = {
+            "method": echo["method"],
+            "path": echo["path"],
+            "body": echo["body"],
+            "headers": sorted((k, v) for k, v in echo["headers"]
+                              if k not in UPSTREAM_HEADERS_IGNORED),
+        }
+    else:
+        result["body"] = exchange.body.decode("utf-8", errors="replace")
+    return result
