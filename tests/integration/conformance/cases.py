@@ -124,4 +124,84 @@ CONFIG = Case(
 )
 
 
-CASES: list[Case] = [HEADERS, LOCAL_REPLY, LOCAL_REPLY_CHAIN, CONFIG]
+# --- body rewrite with buffering ----------------------------------------------------------
+
+def _check_body(r: list[Exchange], _log: str) -> None:
+    plain, chunked, rewritten = r
+    assert plain.status == 200 and plain.echo() is not None
+    assert plain.echo()["body"] == "<<hello>>"
+    assert chunked.echo() is not None and chunked.echo()["body"] == "<<one-two-three>>"
+    assert rewritten.status == 200
+    assert rewritten.body == b'rewritten:5:{"body": "<<hello>>"'
+
+
+BODY = Case(
+    "body_rewrite",
+    lambda env: ProxySetup(upstream=env.upstream, http_filters=[_plugin(env, "body")]),
+    [Request("POST", "/body", body=b"hello"),
+     Request("POST", "/body", body=[b"one-", b"two-", b"three"]),
+     Request("POST", "/body", headers={"x-rewrite-response": "1"}, body=b"hello")],
+    _check_body,
+)
+
+
+# --- http_call with pause / resume ------------------------------------------------------
+
+def _check_http_call(r: list[Exchange], _log: str) -> None:
+    ok, dead, unknown = r
+    assert ok.status == 200
+    assert ok.echo_header("x-callout-status") == "200"
+    assert ok.echo_header("x-callout-upstream") == "callout"
+    assert ok.echo_header("x-callout-echo") == "hello-callout"
+    assert ok.echo_header("x-callout-body") == '{"body": "", "header'
+    # Envoy delivers a refused connection as a 503 reply from its async client (a
+    # successful call with Envoy's local-reply body), not as a failed call (no headers).
+    assert dead.status == 200
+    assert dead.echo_header("x-callout-failed") is None
+    assert dead.echo_header("x-callout-status") == "503"
+    assert dead.echo_header("x-callout-body") == "upstream connect err"
+    assert unknown.status == 200
+    assert unknown.echo_header("x-callout-error") == "2"   # BAD_ARGUMENT: unknown cluster
+
+
+def _http_call_setup(env: Env) -> ProxySetup:
+    from tests.support.ports import free_port
+
+    return ProxySetup(upstream=env.upstream, http_filters=[_plugin(env, "http_call")],
+                      clusters={"callout": env.callout,
+                                "dead": f"http://127.0.0.1:{free_port()}"})
+
+
+HTTP_CALL = Case(
+    "http_call",
+    _http_call_setup,
+    [Request(path="/call"), Request(path="/dead"), Request(path="/unknown")],
+    _check_http_call,
+)
+
+
+# --- properties -------------------------------------------------------------------------
+
+def _check_properties(r: list[Exchange], _log: str) -> None:
+    (x,) = r
+    assert x.status == 200
+    seen = {k: v for k, v in (x.echo() or {"headers": []})["headers"] if k.startswith("x-p-")}
+    assert seen["x-p-path"] == "/props/a?b=c"
+    assert seen["x-p-method"] == "GET"
+    assert seen["x-p-plugin-name"] == "props"
+    assert seen["x-p-root-id"] == "props_root"
+    assert seen["x-p-source-ip"] == "127.0.0.1"
+    assert x.header("x-p-response-code") == "c800000000000000"   # int64 200, little-endian
+
+
+PROPERTIES = Case(
+    "properties",
+    lambda env: ProxySetup(upstream=env.upstream, http_filters=[_plugin(
+        env, "properties", name="props", root_id="props_root", vm_id="props_vm")]),
+    [Request(path="/props/a?b=c", headers={"x-prop-in": "prop-value",
+                                            "referer": "http://ref.test/"})],
+    _check_properties,
+)
+
+
+CASES: list[Case] = [HEADERS, LOCAL_REPLY, LOCAL_REPLY_CHAIN, CONFIG, BODY, HTTP_CALL, PROPERTIES]
