@@ -1,0 +1,1 @@
+"""`wasmetool init`: language/platform choice and template rendering."""
