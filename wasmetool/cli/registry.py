@@ -1,0 +1,196 @@
+"""`wasmetool login`, `logout`, `push`, `pull`: move filters between the store and registries."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from wasmetool.cli.output import check_output, human_size, output_option, print_json
+from wasmetool.errors import WasmetoolError
+
+FORMAT_HELP = (
+    "Image format: wasme (Istio's OCI-wasm variant), oci or docker (the 'compat' "
+    "variants: a tar+gzip layer holding plugin.wasm). Default: the stored image's "
+    "format, which is wasme for everything wasmetool builds."
+)
+
+
+def _plain_http() -> Any:
+    return typer.Option(False, "--plain-http",
+                        help="Talk plain HTTP (default only for localhost/127.0.0.1).")
+
+
+def _insecure() -> Any:
+    return typer.Option(False, "--insecure",
+                        help="Skip TLS certificate verification (self-signed test registries only).")
+
+
+def _ca_file() -> Any:
+    return typer.Option(None, "--ca-file", help="PEM file of a private CA to trust for this registry.")
+
+
+def _username() -> Any:
+    return typer.Option(None, "--username", "-u", help="Registry user for this command only.")
+
+
+def _password() -> Any:
+    return typer.Option(None, "--password", "-p",
+                        help="Registry password for this command only (see login --password-stdin).")
+
+
+def _transport(plain_http: bool, insecure: bool, ca_file: Path | None) -> Any:
+    from wasmetool.registry.client import TransportOptions
+
+    if plain_http and (insecure or ca_file):
+        raise WasmetoolError("--plain-http cannot be combined with --insecure or --ca-file",
+                             "TLS options only apply to HTTPS registries")
+    return TransportOptions(plain_http=plain_http, insecure=insecure, ca_file=ca_file)
+
+
+def _warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def login(
+    server: str = typer.Argument("docker.io", help="Registry host[:port] (default docker.io)."),
+    username: str | None = typer.Option(None, "--username", "-u", help="Registry user."),
+    password: str | None = typer.Option(
+        None, "--password", "-p", help="Password or token (prefer --password-stdin)."),
+    password_stdin: bool = typer.Option(False, "--password-stdin",
+                                        help="Read the password or token from standard input."),
+    plain_http: bool = _plain_http(),
+    insecure: bool = _insecure(),
+    ca_file: Path | None = _ca_file(),  # noqa: B008
+    output: str = output_option(),
+) -> None:
+    """Check credentials against a registry, then save them (system keyring, or a 0600 file).
+
+    The registry must accept the credentials (Basic or Bearer-token auth) before
+    anything is saved. Docker's ~/.docker/config.json is read by push/pull but
+    never written.
+
+    Example: echo "$TOKEN" | wasmetool login ghcr.io -u me --password-stdin
+    """
+    from wasmetool.registry.credentials import Credentials
+    from wasmetool.registry.login import login as do_login
+
+    check_output(output)
+    transport = _transport(plain_http, insecure, ca_file)
+    if password is not None and password_stdin:
+        raise WasmetoolError("--password and --password-stdin are exclusive", "use one of them")
+    if not username:
+        if not sys.stdin.isatty() or password_stdin:
+            raise WasmetoolError("no username given", "pass -u USER")
+        username = typer.prompt("Username")
+    if password_stdin:
+        password = sys.stdin.read().rstrip("\r\n")
+    elif password is None:
+        if not sys.stdin.isatty():
+            raise WasmetoolError("no password given", "pass --password-stdin and pipe it in")
+        password = typer.prompt("Password", hide_input=True)
+    else:
+        _warn("a password given with -p can end up in your shell history; prefer --password-stdin")
+    if not password:
+        raise WasmetoolError("the password is empty", "pass the password or token to use")
+    result = do_login(server, Credentials(username, password), transport)
+    if result.saved.plaintext_file:
+        _warn(f"no system keyring is available; the credentials were saved unencrypted in "
+              f"{result.saved.location} (mode 0600)")
+    if not result.checked:
+        _warn(f"{result.server} did not ask for credentials, so they could not be checked")
+    if output == "json":
+        print_json({"server": result.server, "username": username, "checked": result.checked,
+                    "savedIn": result.saved.location})
+    else:
+        print(f"Login succeeded for {username} on {result.server}")
+
+
+def logout(
+    server: str = typer.Argument("docker.io", help="Registry host[:port] (default docker.io)."),
+) -> None:
+    """Forget the credentials `wasmetool login` saved for a registry.
+
+    Example: wasmetool logout ghcr.io
+    """
+    from wasmetool.registry.login import logout as do_logout
+
+    result = do_logout(server)
+    if result.removed:
+        print(f"Removed the saved credentials for {result.server}")
+    else:
+        print(f"Not logged in to {result.server}")
+    if result.docker_has_credentials:
+        _warn(f"Docker's config.json still has credentials for {result.server}, which push/pull "
+              "will use; remove them with 'docker logout'")
+
+
+def push(
+    ref: str = typer.Argument(..., help="Image in the local store, e.g. ghcr.io/me/filter:v1."),
+    target: str | None = typer.Argument(None, help="Where to push it (default: REF itself)."),
+    image_format: str | None = typer.Option(None, "--format", "-f", help=FORMAT_HELP),
+    username: str | None = _username(),
+    password: str | None = _password(),
+    plain_http: bool = _plain_http(),
+    insecure: bool = _insecure(),
+    ca_file: Path | None = _ca_file(),  # noqa: B008
+    output: str = output_option(),
+) -> None:
+    """Push an image from the local store to an OCI registry.
+
+    Blobs the registry already has are not uploaded again. The pushed manifest
+    is loadable by Istio's WasmPlugin and Envoy Gateway in all three formats.
+
+    Example: wasmetool push localhost:5000/me/filter:v1 --format oci
+    """
+    from wasmetool.registry.push import push_image
+    from wasmetool.store import Store
+
+    check_output(output)
+    result = push_image(Store.open(), ref, target, image_format=image_format, username=username,
+                        password=password, transport=_transport(plain_http, insecure, ca_file))
+    if output == "json":
+        print_json(result.to_dict())
+        return
+    print(f"pushed {result.ref.familiar} ({result.format}; {result.uploaded} blob(s) uploaded, "
+          f"{result.skipped} already present, {human_size(result.bytes_sent)} sent)")
+    print(f"digest: {result.digest}")
+
+
+def pull(
+    ref: str = typer.Argument(..., help="Image to pull: NAME[:TAG] or NAME@sha256:DIGEST."),
+    username: str | None = _username(),
+    password: str | None = _password(),
+    plain_http: bool = _plain_http(),
+    insecure: bool = _insecure(),
+    ca_file: Path | None = _ca_file(),  # noqa: B008
+    output: str = output_option(),
+) -> None:
+    """Pull an image (wasme, oci or docker format) from a registry into the local store.
+
+    Every blob and the manifest are checked against their digests before the
+    store changes; a tampered image is refused and nothing is written.
+
+    Example: wasmetool pull localhost:5000/me/filter:v1
+    """
+    from wasmetool.registry.pull import pull_image
+    from wasmetool.store import Store
+
+    check_output(output)
+    result = pull_image(Store.open(), ref, username=username, password=password,
+                        transport=_transport(plain_http, insecure, ca_file))
+    if output == "json":
+        print_json(result.to_dict())
+        return
+    print(f"pulled {result.ref.familiar} ({result.format}, {human_size(result.wasm_size)}; "
+          f"{result.downloaded} blob(s) downloaded, {result.reused} already stored)")
+    print(f"digest: {result.digest}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("login")(login)
+    app.command("logout")(logout)
+    app.command("push")(push)
+    app.command("pull")(pull)

@@ -1,0 +1,1 @@
+"""OCI registries: push, pull, login/logout, remote tags (see docs/registry.md)."""

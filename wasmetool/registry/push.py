@@ -1,0 +1,85 @@
+"""Push an image from the local store to a registry.
+
+Every blob is checked with HEAD first and only sent when the registry lacks it,
+then the manifest is PUT under the tag (or digest).  The manifest digest the
+registry reports must equal the one computed locally.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from wasmetool.errors import WasmetoolError
+from wasmetool.oci.reference import Reference, parse_reference
+from wasmetool.registry.auth import repository_scope
+from wasmetool.registry.client import TransportOptions
+from wasmetool.registry.connect import open_client
+from wasmetool.registry.convert import push_content
+from wasmetool.registry.progress import transfer_progress
+from wasmetool.store import Store
+
+
+@dataclass
+class PushResult:
+    ref: Reference
+    digest: str
+    media_type: str
+    format: str
+    uploaded: int
+    skipped: int
+    bytes_sent: int
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "ref": str(self.ref), "digest": self.digest, "mediaType": self.media_type,
+            "format": self.format, "blobsUploaded": self.uploaded,
+            "blobsSkipped": self.skipped, "bytesUploaded": self.bytes_sent,
+        }
+
+
+def push_image(store: Store, source: Reference | str, target: Reference | str | None = None, *,
+               image_format: str | None = None, username: str | None = None,
+               password: str | None = None, transport: TransportOptions | None = None,
+               progress: bool | None = None) -> PushResult:
+    """Push ``source`` (a ref in the local store) to ``target`` (default: the same ref)."""
+    src = source if isinstance(source, Reference) else parse_reference(source)
+    dst = target if isinstance(target, Reference) else parse_reference(target) if target else src
+    if target is None and src.digest and not src.tag:
+        raise WasmetoolError(
+            f"cannot push {src.familiar} without a tag",
+            "give a target, e.g. wasmetool push NAME@sha256:... registry/name:v1",
+        )
+    image = store.resolve(src)
+    content = push_content(store, image, image_format)
+    if dst.digest and dst.digest != content.digest:
+        raise WasmetoolError(
+            f"the target digest {dst.digest[:19]}… does not match the manifest to push "
+            f"({content.digest[:19]}…)",
+            "push to a tag instead",
+        )
+    scope = repository_scope(dst.repository, push=True)
+    with open_client(dst.registry, username=username, password=password,
+                     transport=transport) as client, transfer_progress(progress) as bars:
+        for blob in content.blobs:
+            if client.blob_exists(dst.repository, blob.digest, scope):
+                client.stats.skipped += 1
+                continue
+            data = content.load(blob.digest)
+            client.upload_blob(dst.repository, blob.digest, data, scope,
+                               progress=bars.task(f"push {blob.digest[7:19]}", len(data)))
+        reference = dst.tag or content.digest
+        if dst.tag is None and dst.digest:
+            reference = dst.digest
+        remote_digest = client.put_manifest(dst.repository, reference, content.manifest,
+                                            content.media_type, scope)
+        if remote_digest and remote_digest != content.digest:
+            raise WasmetoolError(
+                f"{dst.registry} stored the manifest under digest {remote_digest[:19]}… "
+                f"instead of {content.digest[:19]}…",
+                "the registry rewrote the manifest; pull by tag to get its version",
+            )
+        stats = client.stats
+    pushed = dst.with_digest(content.digest) if dst.tag else dst
+    return PushResult(ref=pushed, digest=content.digest, media_type=content.media_type,
+                      format=content.format, uploaded=stats.uploaded, skipped=stats.skipped,
+                      bytes_sent=stats.bytes_sent)
