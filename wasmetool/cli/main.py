@@ -25,6 +25,7 @@ from wasmetool.errors import WasmetoolError
 COMMAND_MODULES: tuple[str, ...] = (
     "wasmetool.cli.build",
     "wasmetool.cli.store",
+    "wasmetool.cli.registry",
 )
 
 app = typer.Typer(
