@@ -37,9 +37,10 @@ class Case:
     params: dict[str, str] = field(default_factory=dict)
 
 
-def _plugin(env: Env, filter_name: str, **kwargs: object) -> WasmPlugin:
-    return WasmPlugin(name=kwargs.pop("name", filter_name), wasm=env.wasm(filter_name),  # type: ignore[arg-type]
-                      **kwargs)  # type: ignore[arg-type]
+def _plugin(case_env: Env, filter_name: str, **kwargs: object) -> WasmPlugin:
+    """A plugin running tests/filters/<filter_name>.wat (named after it unless name=...)."""
+    return WasmPlugin(name=kwargs.pop("name", filter_name),  # type: ignore[arg-type]
+                      wasm=case_env.wasm(filter_name), **kwargs)  # type: ignore[arg-type]
 
 
 # --- headers ---------------------------------------------------------------------------
@@ -204,4 +205,167 @@ PROPERTIES = Case(
 )
 
 
-CASES: list[Case] = [HEADERS, LOCAL_REPLY, LOCAL_REPLY_CHAIN, CONFIG, BODY, HTTP_CALL, PROPERTIES]
+# --- shared data --------------------------------------------------------------------------
+
+def _check_shared_data(r: list[Exchange], _log: str) -> None:
+    assert [x.header("x-counter") for x in r] == ["1", "2", "3"]
+    for x in r:
+        assert x.echo_header("x-sd-missing") == "1"    # NOT_FOUND
+        assert x.echo_header("x-sd-bad-cas") == "8"    # CAS_MISMATCH
+
+
+SHARED_DATA = Case(
+    "shared_data",
+    lambda env: ProxySetup(upstream=env.upstream, http_filters=[_plugin(
+        env, "shared_data", vm_id="counter_vm")]),
+    [Request(path="/n1"), Request(path="/n2"), Request(path="/n3")],
+    _check_shared_data,
+)
+
+
+def _check_shared_data_two(r: list[Exchange], _log: str) -> None:
+    # two plugins, one vm_id: both increment the same counter, in chain order
+    got = [sorted(v for k, v in x.headers if k == "x-counter") for x in r]
+    assert got == [["1", "2"], ["3", "4"], ["5", "6"]]
+
+
+SHARED_DATA_TWO = Case(
+    "shared_data_two_plugins",
+    lambda env: ProxySetup(upstream=env.upstream, http_filters=[
+        _plugin(env, "shared_data", name="first", vm_id="counter_vm"),
+        _plugin(env, "shared_data", name="second", vm_id="counter_vm")]),
+    [Request(path="/n1"), Request(path="/n2"), Request(path="/n3")],
+    _check_shared_data_two,
+)
+
+
+# --- shared queue between two VMs ---------------------------------------------------------
+
+def _check_queue(r: list[Exchange], _log: str) -> None:
+    first, peek1, second, peek2 = r
+    assert first.echo_header("x-resolve-status") == "0"
+    assert first.echo_header("x-enqueue-status") == "0"
+    assert peek1.echo_header("x-last") == "/enqueue/one"
+    assert peek1.echo_header("x-count") == "1"
+    assert second.echo_header("x-enqueue-status") == "0"
+    assert peek2.echo_header("x-last") == "/enqueue/two"
+    assert peek2.echo_header("x-count") == "2"
+
+
+def _queue_seen(path: str, count: str) -> Callable[[Exchange], bool]:
+    return lambda x: x.echo_header("x-last") == path and x.echo_header("x-count") == count
+
+
+SHARED_QUEUE = Case(
+    "shared_queue_two_vms",
+    lambda env: ProxySetup(
+        upstream=env.upstream,
+        http_filters=[_plugin(env, "queue_sender", vm_id="qvm", root_id="sender")],
+        singletons=[_plugin(env, "queue_receiver", vm_id="qvm", root_id="receiver")]),
+    [Request(path="/enqueue/one"),
+     Request(path="/peek", until=_queue_seen("/enqueue/one", "1")),
+     Request(path="/enqueue/two"),
+     Request(path="/peek", until=_queue_seen("/enqueue/two", "2"))],
+    _check_queue,
+    notes="the sender's peeks are repeated until the receiver has caught up",
+)
+
+
+# --- tick-resumed requests ----------------------------------------------------------------
+
+def _check_tick(r: list[Exchange], _log: str) -> None:
+    for x in r:
+        assert x.status == 200
+        assert x.echo_header("x-resumed-by") == "tick"
+
+
+TICK = Case(
+    "tick_resume",
+    lambda env: ProxySetup(upstream=env.upstream, http_filters=[_plugin(env, "tick")]),
+    [Request(path="/t1"), Request("POST", "/t2", body=b"paused body")],
+    _check_tick,
+)
+
+
+# --- trapping filter ----------------------------------------------------------------------
+
+def _check_trap_closed(r: list[Exchange], _log: str) -> None:
+    before, trapped, after = r
+    assert before.status == 200 and before.echo_header("x-trap-filter") == "alive"
+    # fail closed: the trapping request and every later one get Envoy's 503
+    assert trapped.status == 503 and trapped.echo() is None
+    assert after.status == 503 and after.echo() is None
+
+
+TRAP_FAIL_CLOSED = Case(
+    "trap_fail_closed",
+    lambda env: ProxySetup(upstream=env.upstream, http_filters=[_plugin(env, "trap")]),
+    [Request(path="/ok"), Request(path="/trap"), Request(path="/ok-again")],
+    _check_trap_closed,
+)
+
+
+def _check_trap_open(r: list[Exchange], _log: str) -> None:
+    before, trapped, after = r
+    assert before.status == 200 and before.echo_header("x-trap-filter") == "alive"
+    # fail open: requests bypass the broken plugin and reach the upstream unfiltered
+    assert trapped.status == 200 and trapped.echo_header("x-trap-filter") is None
+    assert after.status == 200 and after.echo() is not None
+    assert after.echo_header("x-trap-filter") is None
+
+
+TRAP_FAIL_OPEN = Case(
+    "trap_fail_open",
+    lambda env: ProxySetup(upstream=env.upstream, http_filters=[_plugin(env, "trap",
+                                                                        fail_open=True)]),
+    [Request(path="/ok"), Request(path="/trap"), Request(path="/ok-again")],
+    _check_trap_open,
+)
+
+
+# --- ABI 0.1.0 ----------------------------------------------------------------------------
+
+def _check_abi010(r: list[Exchange], _log: str) -> None:
+    (x,) = r
+    assert x.status == 200
+    assert x.echo_header("x-abi") == "0.1.0"
+    assert x.echo_header("x-config") == "old-abi-config"
+    assert x.echo_header("x-missing-status") == "0"   # 0.1.0: a missing header is OK + ""
+    assert x.echo_header("x-resumed") == "tick"
+    assert x.header("x-abi-response") == "0.1.0"
+
+
+ABI010 = Case(
+    "abi_0_1_0",
+    lambda env: ProxySetup(upstream=env.upstream, http_filters=[_plugin(
+        env, "abi010", configuration="old-abi-config")]),
+    [Request(path="/old")],
+    _check_abi010,
+)
+
+
+# --- WASI stdout / environment ------------------------------------------------------------
+
+def _check_wasi(r: list[Exchange], log: str) -> None:
+    (x,) = r
+    assert x.status == 200
+    assert x.echo_header("x-env-greeting") == "hello from env"
+    assert x.echo_header("x-env-count") == "2"
+    assert x.echo_header("x-initialized") == "1"
+    assert "wasi-stdout: configured" in log
+    assert "wasi-stderr: configured" in log
+    assert "wasi-stdout: request" in log
+
+
+WASI = Case(
+    "wasi_stdout_env",
+    lambda env: ProxySetup(upstream=env.upstream, http_filters=[_plugin(
+        env, "wasi", env={"GREETING": "hello from env", "OTHER": "x"})]),
+    [Request(path="/wasi")],
+    _check_wasi,
+)
+
+
+CASES: list[Case] = [HEADERS, LOCAL_REPLY, LOCAL_REPLY_CHAIN, CONFIG, BODY, HTTP_CALL, PROPERTIES,
+                     SHARED_DATA, SHARED_DATA_TWO, SHARED_QUEUE,
+                     TICK, TRAP_FAIL_CLOSED, TRAP_FAIL_OPEN, ABI010, WASI]
