@@ -1,0 +1,116 @@
+"""The asyncio implementation of the runtime core's Dispatcher (wasmetool/host/dispatch.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from wasmetool.host.dispatch import HttpCallResponse
+from wasmetool.host.server.stats import ServerStats
+from wasmetool.host.server.upstream import Headers, UpstreamRequest, UpstreamSink
+
+
+class Pool(Protocol):
+    def acquire(self, sink: UpstreamSink) -> UpstreamRequest: ...
+    def close(self) -> None: ...
+
+
+class HttpCall:
+    """One proxy_http_call in flight: collects the response, enforces the timeout."""
+
+    __slots__ = ("on_done", "request", "timer", "headers", "body", "trailers", "finished",
+                 "stats")
+
+    def __init__(self, on_done: Callable[[HttpCallResponse | None], None],
+                 stats: ServerStats) -> None:
+        self.on_done = on_done
+        self.request: UpstreamRequest | None = None
+        self.timer: asyncio.TimerHandle | None = None
+        self.headers: Headers = []
+        self.body: list[bytes] = []
+        self.trailers: Headers = []
+        self.finished = False
+        self.stats = stats
+
+    def _finish(self, response: HttpCallResponse | None) -> None:
+        if self.finished:
+            return
+        self.finished = True
+        if self.timer is not None:
+            self.timer.cancel()
+        if response is None:
+            self.stats.http_call_failure += 1
+        self.on_done(response)
+
+    def timeout(self) -> None:
+        self.timer = None
+        if self.request is not None:
+            self.request.abandon(self)
+        self._finish(None)
+
+    def rebind_upstream(self, request: UpstreamRequest) -> None:
+        self.request = request
+
+    # UpstreamSink
+    def on_upstream_headers(self, headers: Headers, end_stream: bool) -> None:
+        self.headers = headers
+        if end_stream:
+            self._finish(HttpCallResponse(headers, b"", []))
+
+    def on_upstream_data(self, data: bytes, end_stream: bool) -> None:
+        if data:
+            self.body.append(data)
+        if end_stream:
+            self._finish(HttpCallResponse(self.headers, b"".join(self.body), []))
+
+    def on_upstream_trailers(self, trailers: Headers) -> None:
+        self._finish(HttpCallResponse(self.headers, b"".join(self.body), trailers))
+
+    def on_upstream_failure(self, reason: str, response_started: bool) -> None:
+        self._finish(None)
+
+
+class AsyncioDispatcher:
+    """Time, deferred work, timers and http_call on one asyncio loop."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, clusters: dict[str, Pool],
+                 stats: ServerStats) -> None:
+        self.loop = loop
+        self.clusters = clusters
+        self.stats = stats
+
+    def monotonic_ns(self) -> int:
+        return time.monotonic_ns()
+
+    def call_soon(self, fn: Callable[[], None]) -> None:
+        self.loop.call_soon(fn)
+
+    def call_later(self, delay_s: float, fn: Callable[[], None]) -> asyncio.TimerHandle:
+        return self.loop.call_later(max(delay_s, 0.0), fn)
+
+    def has_cluster(self, name: str) -> bool:
+        return name in self.clusters
+
+    def http_call(self, cluster: str, headers: Headers, body: bytes, trailers: Headers,
+                  timeout_ms: int, on_done: Callable[[HttpCallResponse | None], None]) -> None:
+        self.stats.http_call_total += 1
+        call = HttpCall(on_done, self.stats)
+        pool = self.clusters.get(cluster)
+        if pool is None:
+            self.loop.call_soon(call._finish, None)
+            return
+        if timeout_ms > 0:
+            call.timer = self.loop.call_later(timeout_ms / 1000.0, call.timeout)
+        request = pool.acquire(call)
+        call.request = request
+        try:
+            request.send_headers(headers, not body and not trailers)
+            if body:
+                request.send_data(body, not trailers)
+            if trailers:
+                request.send_trailers(trailers)
+        except ValueError:  # CR/LF in a header the plugin gave
+            request.abandon(call)
+            self.loop.call_soon(call._finish, None)

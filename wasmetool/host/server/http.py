@@ -1,0 +1,674 @@
+"""The HTTP/1.1 reverse proxy of `wasmetool run`: listener → filter chain → upstream → back.
+
+Raw asyncio Protocols and httptools, no framework and no coroutine per request. Each
+downstream connection parses requests as they arrive (pipelined ones queue up and are
+served in order, one at a time); each request becomes an :class:`Exchange`, which is at
+once the filter chain's HttpStreamCallbacks and the upstream's sink.
+
+Framing: a message keeps its content-length when it has one; otherwise a body is sent
+chunked, except that a response whose whole body is known when its headers go out gets a
+content-length (one write). Hop-by-hop headers never cross the proxy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections import deque
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import httptools
+
+from wasmetool.host.server.http1 import (
+    HOP_BY_HOP,
+    NO_BODY_STATUSES,
+    HeaderInjection,
+    chunk,
+    head_bytes,
+    status_line,
+    trailer_block,
+)
+from wasmetool.host.server.stats import ServerStats
+from wasmetool.host.server.upstream import Headers, UpstreamRequest, UpstreamSink
+from wasmetool.host.stream_info import StreamInfo
+
+log = logging.getLogger(__name__)
+
+MAX_PIPELINED = 64
+CONTINUE_100 = b"HTTP/1.1 100 Continue\r\n\r\n"
+_connection_ids = itertools.count(1)
+
+
+class HttpStreamLike(Protocol):
+    def decode_headers(self, headers: Headers, end_stream: bool) -> None: ...
+    def decode_data(self, data: bytes, end_stream: bool) -> None: ...
+    def decode_trailers(self, trailers: Headers) -> None: ...
+    def encode_headers(self, headers: Headers, end_stream: bool) -> None: ...
+    def encode_data(self, data: bytes, end_stream: bool) -> None: ...
+    def encode_trailers(self, trailers: Headers) -> None: ...
+    def complete(self) -> None: ...
+    def reset(self) -> None: ...
+
+
+StreamFactory = Callable[[StreamInfo, Any], HttpStreamLike]
+
+
+class UpstreamPoolLike(Protocol):
+    name: str
+
+    def acquire(self, sink: UpstreamSink) -> UpstreamRequest: ...
+
+
+class PassthroughStream:
+    """The stream when no HTTP filter is configured: straight through."""
+
+    __slots__ = ("cb",)
+
+    def __init__(self, info: StreamInfo, callbacks: Any) -> None:
+        self.cb = callbacks
+
+    def decode_headers(self, headers: Headers, end_stream: bool) -> None:
+        self.cb.forward_request_headers(headers, end_stream)
+
+    def decode_data(self, data: bytes, end_stream: bool) -> None:
+        self.cb.forward_request_data(data, end_stream)
+
+    def decode_trailers(self, trailers: Headers) -> None:
+        self.cb.forward_request_trailers(trailers)
+
+    def encode_headers(self, headers: Headers, end_stream: bool) -> None:
+        self.cb.send_response_headers(headers, end_stream)
+
+    def encode_data(self, data: bytes, end_stream: bool) -> None:
+        self.cb.send_response_data(data, end_stream)
+
+    def encode_trailers(self, trailers: Headers) -> None:
+        self.cb.send_response_trailers(trailers)
+
+    def complete(self) -> None:
+        return None
+
+    def reset(self) -> None:
+        return None
+
+
+class Exchange:
+    """One request/response through the proxy (HttpStreamCallbacks + UpstreamSink)."""
+
+    __slots__ = (
+        "conn", "url", "raw_headers", "method", "keep_alive", "http10", "expect_continue",
+        "body", "trailers", "request_complete", "started", "stream", "info", "upstream",
+        "request_forwarded_end", "head_pending", "response_started", "response_chunked",
+        "response_close", "done", "status", "upstream_headers_seen", "flush_scheduled",
+        "headers_done", "end_delivered",
+    )
+
+    def __init__(self, conn: HttpServerConnection) -> None:
+        self.conn = conn
+        self.url = b""
+        self.raw_headers: Headers = []
+        self.method = b"GET"
+        self.keep_alive = True
+        self.http10 = False
+        self.expect_continue = False
+        self.body: list[bytes] = []
+        self.trailers: Headers | None = None
+        self.request_complete = False
+        self.started = False
+        self.stream: HttpStreamLike | None = None
+        self.info: StreamInfo | None = None
+        self.upstream: UpstreamRequest | None = None
+        self.request_forwarded_end = False
+        self.head_pending: tuple[int, Headers] | None = None
+        self.response_started = False
+        self.response_chunked = False
+        self.response_close = False
+        self.done = False
+        self.status = 0
+        self.upstream_headers_seen = False
+        self.flush_scheduled = False
+        self.headers_done = False
+        self.end_delivered = False
+
+    # ----------------------------------------------------------- request (client → us)
+    def start(self) -> None:
+        """Headers are in: build the filter chain's view and start decoding."""
+        self.started = True
+        conn = self.conn
+        server = conn.server
+        authority = b""
+        headers: Headers = [(b":authority", b""), (b":path", self.url),
+                            (b":method", self.method), (b":scheme", b"http")]
+        append = headers.append
+        hop = HOP_BY_HOP
+        dropped: set[bytes] | None = None
+        for item in self.raw_headers:
+            name = item[0]
+            if name == b"host":
+                authority = item[1]
+            elif name in hop:
+                if name == b"connection":
+                    tokens = item[1].lower()
+                    if b"close" in tokens:
+                        self.keep_alive = False
+                    dropped = _connection_named(tokens)
+            elif name == b"expect":
+                if item[1].lower() == b"100-continue":
+                    self.expect_continue = True
+                else:
+                    append(item)
+            elif name != b"x-forwarded-proto":
+                append(item)
+        append((b"x-forwarded-proto", b"http"))
+        if dropped:
+            headers = [h for h in headers if h[0] not in dropped]
+        if not authority:
+            authority = conn.local_authority
+        headers[0] = (b":authority", authority)
+        url = self.url
+        if url[:1] != b"/" and url != b"*" and b"://" in url:  # absolute-form
+            rest = url.split(b"://", 1)[1]
+            slash = rest.find(b"/")
+            headers[1] = (b":path", rest[slash:] if slash >= 0 else b"/")
+        self.raw_headers = []
+        info = StreamInfo(conn.peer, conn.local, conn.connection_id,
+                          "HTTP/1.0" if self.http10 else "HTTP/1.1")
+        self.info = info
+        stats = server.stats
+        stats.downstream_rq_total += 1
+        stats.downstream_rq_active += 1
+        self.stream = stream = server.stream_factory(info, self)
+        if self.expect_continue and not self.request_complete:
+            conn.write(CONTINUE_100)
+        body = self.body
+        if self.request_complete and not body and self.trailers is None:
+            self.end_delivered = True
+            stream.decode_headers(headers, True)
+            return
+        stream.decode_headers(headers, False)
+        self.pump_body()
+
+    def pump_body(self) -> None:
+        """Hand the request body read so far to the filter chain."""
+        stream = self.stream
+        if stream is None or self.done or self.end_delivered:
+            return
+        body = self.body
+        complete = self.request_complete
+        if complete:
+            self.end_delivered = True
+        if body:
+            self.body = []
+            data = body[0] if len(body) == 1 else b"".join(body)
+            if self.info is not None:
+                self.info.bytes_received += len(data)
+            stream.decode_data(data, complete and self.trailers is None)
+            if self.done:
+                return
+        elif complete and self.trailers is None:
+            stream.decode_data(b"", True)
+            return
+        if complete and self.trailers is not None:
+            stream.decode_trailers(self.trailers)
+
+    # ----------------------------------------------------------- HttpStreamCallbacks
+    def forward_request_headers(self, headers: Headers, end_stream: bool) -> None:
+        if self.done:
+            return
+        server = self.conn.server
+        upstream = server.upstream.acquire(self)
+        self.upstream = upstream
+        info = self.info
+        if info is not None and not info.cluster_name:
+            info.cluster_name = server.upstream.name
+        try:
+            upstream.send_headers(headers, end_stream)
+        except HeaderInjection:
+            upstream.abandon(self)
+            self.upstream = None
+            self.fail_locally(500, b"invalid request header set by a filter")
+            return
+        if end_stream:
+            self.request_forwarded_end = True
+
+    def forward_request_data(self, data: bytes, end_stream: bool) -> None:
+        upstream = self.upstream
+        if upstream is None or self.done:
+            return
+        upstream.send_data(data, end_stream)
+        if end_stream:
+            self.request_forwarded_end = True
+
+    def forward_request_trailers(self, trailers: Headers) -> None:
+        upstream = self.upstream
+        if upstream is None or self.done:
+            return
+        upstream.send_trailers(trailers)
+        self.request_forwarded_end = True
+
+    def send_response_headers(self, headers: Headers, end_stream: bool) -> None:
+        if self.done or self.response_started:
+            return
+        status = 200
+        for name, value in headers:
+            if name == b":status":
+                try:
+                    status = int(value)
+                except ValueError:
+                    status = 502
+                break
+        self.status = status
+        if end_stream:
+            extra = b""
+            if (status not in NO_BODY_STATUSES and status >= 200
+                    and not _has(headers, b"content-length")):
+                extra = b"content-length: 0\r\n"
+            self._write_head(status, headers, extra)
+            self._finish()
+            return
+        self.head_pending = (status, headers)
+        if not self.flush_scheduled:
+            self.flush_scheduled = True
+            self.conn.loop.call_soon(self._flush_head)
+
+    def _flush_head(self) -> None:
+        self.flush_scheduled = False
+        if self.head_pending is not None and not self.done:
+            status, headers = self.head_pending
+            self.head_pending = None
+            self._write_head(status, headers, self._framing(headers))
+
+    def _framing(self, headers: Headers) -> bytes:
+        if _has(headers, b"content-length") or self.method == b"HEAD":
+            return b""
+        if self.status in NO_BODY_STATUSES or self.status < 200:
+            return b""
+        if self.http10:
+            self.response_close = True
+            return b""
+        self.response_chunked = True
+        return b"transfer-encoding: chunked\r\n"
+
+    def _write_head(self, status: int, headers: Headers, extra: bytes, body: bytes = b"") -> None:
+        self.response_started = True
+        conn = self.conn
+        if not self.keep_alive or self.response_close or conn.closing:
+            extra += b"connection: close\r\n"
+            self.keep_alive = False
+        try:
+            head = head_bytes(status_line(status), _without_hop(headers), extra)
+        except HeaderInjection:
+            head = head_bytes(status_line(502), [], b"content-length: 0\r\nconnection: close\r\n")
+            self.keep_alive = False
+            body = b""
+        if self.info is not None:
+            self.info.response_code = status
+            self.info.bytes_sent += len(body)
+        conn.write(head + body if body else head)
+
+    def send_response_data(self, data: bytes, end_stream: bool) -> None:
+        if self.done:
+            return
+        pending = self.head_pending
+        if pending is not None:
+            self.head_pending = None
+            status, headers = pending
+            if (end_stream and self.method != b"HEAD" and status not in NO_BODY_STATUSES
+                    and not _has(headers, b"content-length")):
+                self._write_head(status, headers, b"content-length: %d\r\n" % len(data), data)
+                self._finish()
+                return
+            self._write_head(status, headers, self._framing(headers))
+        elif not self.response_started:
+            return
+        if data and self.method != b"HEAD":
+            if self.info is not None:
+                self.info.bytes_sent += len(data)
+            self.conn.write(chunk(data) if self.response_chunked else data)
+        if end_stream:
+            if self.response_chunked:
+                self.conn.write(b"0\r\n\r\n")
+            self._finish()
+
+    def send_response_trailers(self, trailers: Headers) -> None:
+        if self.done:
+            return
+        if self.head_pending is not None:
+            self._flush_head()
+        if self.response_chunked:
+            self.conn.write(trailer_block(trailers))
+        self._finish()
+
+    def send_local_reply(self, status: int, headers: Headers, body: bytes) -> None:
+        if self.done:
+            return
+        self._drop_upstream()
+        if self.response_started:  # too late for a new response: reset
+            self.reset_stream()
+            return
+        self.head_pending = None
+        self.status = status
+        extra = b""
+        if not _has(headers, b"content-length") and status not in NO_BODY_STATUSES:
+            extra = b"content-length: %d\r\n" % len(body)
+        if self.method == b"HEAD" or status in NO_BODY_STATUSES:
+            body = b""
+        self._write_head(status, [h for h in headers if h[0] != b":status"], extra, body)
+        self._finish()
+
+    def reset_stream(self) -> None:
+        if self.done:
+            return
+        self._drop_upstream()
+        self.done = True
+        self._account()
+        self.conn.server.stats.downstream_rq_reset += 1
+        stream = self.stream
+        if stream is not None:
+            stream.reset()
+        self.conn.abort()
+
+    # ----------------------------------------------------------- UpstreamSink
+    def rebind_upstream(self, upstream: UpstreamRequest) -> None:
+        self.upstream = upstream
+
+    def on_upstream_headers(self, headers: Headers, end_stream: bool) -> None:
+        if end_stream:
+            self.upstream = None
+        stream = self.stream
+        if stream is None or self.done:
+            return
+        self.upstream_headers_seen = True
+        stream.encode_headers(headers, end_stream)
+
+    def on_upstream_data(self, data: bytes, end_stream: bool) -> None:
+        if end_stream:
+            self.upstream = None
+        stream = self.stream
+        if stream is None or self.done:
+            return
+        stream.encode_data(data, end_stream)
+
+    def on_upstream_trailers(self, trailers: Headers) -> None:
+        self.upstream = None
+        stream = self.stream
+        if stream is None or self.done:
+            return
+        stream.encode_trailers(trailers)
+
+    def on_upstream_failure(self, reason: str, response_started: bool) -> None:
+        self.upstream = None
+        if self.done:
+            return
+        if response_started or self.upstream_headers_seen:
+            self.reset_stream()
+            return
+        text = b"upstream connect error or disconnect/reset before headers. reset reason: "
+        self.fail_locally(503, text + reason.encode())
+
+    # ----------------------------------------------------------- helpers
+    def fail_locally(self, status: int, body: bytes) -> None:
+        """An error of the proxy itself: it goes through the encode path, like Envoy's router."""
+        stream = self.stream
+        if stream is None or self.response_started or self.head_pending is not None:
+            self.reset_stream()
+            return
+        headers = [(b":status", str(status).encode()),
+                   (b"content-length", str(len(body)).encode()),
+                   (b"content-type", b"text/plain")]
+        stream.encode_headers(headers, False)
+        if not self.done:
+            stream.encode_data(body, True)
+
+    def _drop_upstream(self) -> None:
+        upstream = self.upstream
+        if upstream is not None:
+            self.upstream = None
+            upstream.abandon(self)
+
+    def _account(self) -> None:
+        stats = self.conn.server.stats
+        stats.downstream_rq_active -= 1
+
+    def _finish(self) -> None:
+        """The response is fully written."""
+        if self.done:
+            return
+        self.done = True
+        self._account()
+        self.conn.server.stats.count_response(self.status)
+        if self.upstream is not None and not self.request_forwarded_end:
+            self._drop_upstream()
+        stream = self.stream
+        if stream is not None:
+            stream.complete()
+        self.conn.exchange_done(self)
+
+    def client_gone(self) -> None:
+        if self.done:
+            return
+        self.done = True
+        self._drop_upstream()
+        if self.started:
+            self._account()
+            self.conn.server.stats.downstream_rq_reset += 1
+        stream = self.stream
+        if stream is not None:
+            stream.reset()
+
+
+def _connection_named(tokens: bytes) -> set[bytes]:
+    """Headers a Connection header names (besides close/keep-alive): hop-by-hop too."""
+    names = {t.strip() for t in tokens.split(b",")}
+    names -= {b"close", b"keep-alive", b"upgrade", b""}
+    return names
+
+
+def _has(headers: Headers, name: bytes) -> bool:
+    for item in headers:
+        if item[0] == name:
+            return True
+    return False
+
+
+def _without_hop(headers: Headers) -> Headers:
+    hop = HOP_BY_HOP
+    for item in headers:
+        if item[0] in hop:
+            return [h for h in headers if h[0] not in hop]
+    return headers
+
+
+class HttpServerConnection(asyncio.Protocol):
+    """One client connection: parse, queue, serve requests in order."""
+
+    def __init__(self, server: HttpProxyServer) -> None:
+        self.server = server
+        self.loop = server.loop
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpRequestParser(self)
+        self.queue: deque[Exchange] = deque()
+        self.parsing: Exchange | None = None
+        self.closing = False
+        self.paused = False
+        self.peer: tuple[str, int] = ("", 0)
+        self.local: tuple[str, int] = ("", 0)
+        self.local_authority = b""
+        self.connection_id = next(_connection_ids)
+
+    # ----------------------------------------------------------- asyncio
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        peer = transport.get_extra_info("peername")
+        local = transport.get_extra_info("sockname")
+        if peer:
+            self.peer = (peer[0], peer[1])
+        if local:
+            self.local = (local[0], local[1])
+            self.local_authority = f"{local[0]}:{local[1]}".encode()
+        stats = self.server.stats
+        stats.downstream_cx_total += 1
+        stats.downstream_cx_active += 1
+        self.server.connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        self.closing = True
+        self.server.stats.downstream_cx_active -= 1
+        self.server.connections.discard(self)
+        queue = self.queue
+        self.queue = deque()
+        for exchange in queue:
+            self._guard(exchange.client_gone)
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._reject(b"HTTP/1.1 501 Not Implemented\r\ncontent-length: 0\r\n"
+                         b"connection: close\r\n\r\n")
+            return
+        except httptools.HttpParserError:
+            self.server.stats.downstream_cx_protocol_error += 1
+            self._reject(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 11\r\n"
+                         b"connection: close\r\n\r\nBad Request")
+            return
+        queue = self.queue
+        if queue:
+            exchange = queue[0]
+            if exchange.started:
+                self._guard(exchange.pump_body)
+            else:
+                self._guard(exchange.start)
+            if len(queue) > MAX_PIPELINED and not self.paused and self.transport is not None:
+                self.paused = True
+                self.transport.pause_reading()
+
+    def _reject(self, response: bytes) -> None:
+        if self.queue and self.queue[0].response_started:
+            self.abort()
+            return
+        self.closing = True
+        self.write(response)
+        if self.transport is not None:
+            self.transport.close()
+
+    def _guard(self, fn: Callable[[], None]) -> None:
+        """Run filter-chain work; a bug there costs this connection, never the server."""
+        try:
+            fn()
+        except Exception:
+            log.exception("internal error while serving a request; closing the connection")
+            self.abort()
+
+    def pause_writing(self) -> None:
+        self.server.paused_writers.add(self)
+
+    def resume_writing(self) -> None:
+        self.server.paused_writers.discard(self)
+
+    # ----------------------------------------------------------- httptools
+    def on_message_begin(self) -> None:
+        self.parsing = Exchange(self)
+
+    def on_url(self, url: bytes) -> None:
+        exchange = self.parsing
+        if exchange is not None:
+            exchange.url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        exchange = self.parsing
+        if exchange is None:
+            return
+        if exchange.headers_done:
+            if exchange.trailers is None:
+                exchange.trailers = []
+            exchange.trailers.append((name.lower(), value))
+        else:
+            exchange.raw_headers.append((name.lower(), value))
+
+    def on_headers_complete(self) -> None:
+        exchange = self.parsing
+        if exchange is None:
+            return
+        parser = self.parser
+        exchange.method = parser.get_method()
+        exchange.keep_alive = parser.should_keep_alive()
+        exchange.http10 = parser.get_http_version() == "1.0"
+        exchange.headers_done = True
+        self.queue.append(exchange)
+
+    def on_body(self, body: bytes) -> None:
+        exchange = self.parsing
+        if exchange is not None:
+            exchange.body.append(body)
+
+    def on_message_complete(self) -> None:
+        exchange = self.parsing
+        if exchange is not None:
+            exchange.request_complete = True
+            self.parsing = None
+
+    # ----------------------------------------------------------- helpers
+    def write(self, data: bytes) -> None:
+        transport = self.transport
+        if transport is not None:
+            transport.write(data)
+
+    def abort(self) -> None:
+        transport = self.transport
+        self.closing = True
+        if transport is not None:
+            transport.abort()
+
+    def exchange_done(self, exchange: Exchange) -> None:
+        queue = self.queue
+        if queue and queue[0] is exchange:
+            queue.popleft()
+        if not exchange.keep_alive or self.closing:
+            self.closing = True
+            transport = self.transport
+            if transport is not None:
+                transport.close()
+            return
+        if self.paused and len(queue) <= MAX_PIPELINED // 2 and self.transport is not None:
+            self.paused = False
+            self.transport.resume_reading()
+        if queue:
+            self.loop.call_soon(self._start_next)
+
+    def _start_next(self) -> None:
+        queue = self.queue
+        if queue and not queue[0].started:
+            self._guard(queue[0].start)
+
+
+class HttpProxyServer:
+    """The listener: owns the stream factory, the upstream pool and the counters."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, stream_factory: StreamFactory,
+                 upstream: UpstreamPoolLike, stats: ServerStats) -> None:
+        self.loop = loop
+        self.stream_factory = stream_factory
+        self.upstream = upstream
+        self.stats = stats
+        self.connections: set[HttpServerConnection] = set()
+        self.paused_writers: set[HttpServerConnection] = set()
+        self.server: asyncio.base_events.Server | None = None
+
+    def protocol(self) -> HttpServerConnection:
+        return HttpServerConnection(self)
+
+    async def listen(self, host: str, port: int) -> tuple[str, int]:
+        self.server = await self.loop.create_server(self.protocol, host, port, backlog=1024,
+                                                    reuse_address=True)
+        sockname = self.server.sockets[0].getsockname()
+        return sockname[0], sockname[1]
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+        for conn in list(self.connections):
+            conn.abort()

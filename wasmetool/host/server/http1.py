@@ -1,0 +1,80 @@
+"""HTTP/1.1 wire helpers shared by the proxy, the upstream pool and the admin endpoint.
+
+Headers travel inside the host as ``list[tuple[bytes, bytes]]`` with lower-case names;
+requests carry ``:method :path :authority :scheme`` and responses ``:status``.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+
+# Hop-by-hop headers: consumed by each HTTP/1.1 hop, never forwarded (RFC 9110 §7.6.1).
+HOP_BY_HOP = frozenset({
+    b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding",
+    b"upgrade", b"te", b"trailer",
+})
+
+STATUS_LINES: dict[int, bytes] = {
+    status.value: f"HTTP/1.1 {status.value} {status.phrase}\r\n".encode()
+    for status in HTTPStatus
+}
+STATUS_BYTES: dict[int, bytes] = {code: str(code).encode() for code in range(100, 600)}
+NO_BODY_STATUSES = frozenset({204, 304})
+
+
+def status_line(status: int) -> bytes:
+    line = STATUS_LINES.get(status)
+    if line is None:
+        line = f"HTTP/1.1 {status} Unknown\r\n".encode()
+    return line
+
+
+class HeaderInjection(ValueError):
+    """A header name or value carries CR/LF (a filter tried to inject a header)."""
+
+
+def head_bytes(first_line: bytes, headers: list[tuple[bytes, bytes]],
+               extra: bytes = b"") -> bytes:
+    """Serialise a start line and header list (pseudo-headers skipped), CR/LF checked."""
+    parts = [first_line]
+    append = parts.append
+    count = 0
+    for name, value in headers:
+        if name[:1] == b":":
+            continue
+        append(name)
+        append(b": ")
+        append(value)
+        append(b"\r\n")
+        count += 1
+    if extra:
+        append(extra)
+        count += extra.count(b"\n")
+    append(b"\r\n")
+    data = b"".join(parts)
+    # One C-level count instead of a per-header check: any embedded LF shows up here.
+    if data.count(b"\n") != count + 2:
+        raise HeaderInjection("CR or LF inside a header")
+    return data
+
+
+def get_header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
+    for key, value in headers:
+        if key == name:
+            return value
+    return None
+
+
+def connection_tokens(headers: list[tuple[bytes, bytes]]) -> set[bytes]:
+    value = get_header(headers, b"connection")
+    if not value:
+        return set()
+    return {token.strip().lower() for token in value.split(b",")}
+
+
+def chunk(data: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+def trailer_block(trailers: list[tuple[bytes, bytes]]) -> bytes:
+    return head_bytes(b"0\r\n", trailers)

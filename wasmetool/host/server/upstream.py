@@ -1,0 +1,391 @@
+"""Upstream HTTP/1.1 connections with a LIFO keep-alive pool.
+
+One request at a time per connection. The caller (a proxied request or an http_call)
+is an :class:`UpstreamSink`; it gets the response as ``headers`` (with ``:status``),
+``data`` and ``trailers`` events, or one failure. Events are batched per socket read,
+so a small response arrives as headers + one data(end_stream=True).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Protocol
+
+import httptools
+
+from wasmetool.host.plugin_file import HttpTarget
+from wasmetool.host.server.http1 import HOP_BY_HOP, STATUS_BYTES, HeaderInjection, chunk
+from wasmetool.host.server.stats import ServerStats
+
+log = logging.getLogger(__name__)
+
+Headers = list[tuple[bytes, bytes]]
+CONNECT_TIMEOUT_S = 5.0
+MAX_IDLE = 128
+REPLAY_LIMIT = 64 * 1024
+_SKIP_REQUEST_HEADERS = HOP_BY_HOP | {b"host"}
+
+
+class UpstreamSink(Protocol):
+    def on_upstream_headers(self, headers: Headers, end_stream: bool) -> None: ...
+    def on_upstream_data(self, data: bytes, end_stream: bool) -> None: ...
+    def on_upstream_trailers(self, trailers: Headers) -> None: ...
+    def on_upstream_failure(self, reason: str, response_started: bool) -> None: ...
+
+
+class UpstreamRequest(Protocol):
+    """What a sink holds while its request is in flight (socket or in-process echo)."""
+
+    def send_headers(self, headers: Headers, end_stream: bool) -> None: ...
+    def send_data(self, data: bytes, end_stream: bool) -> None: ...
+    def send_trailers(self, trailers: Headers) -> None: ...
+    def abandon(self, sink: UpstreamSink) -> None: ...
+
+
+def request_head(headers: Headers, end_stream: bool, prefix: bytes) -> tuple[bytes, bool, bool]:
+    """Serialise request headers → (head bytes, chunked body?, HEAD request?)."""
+    method = b"GET"
+    path = b"/"
+    authority = b""
+    parts: list[bytes] = []
+    append = parts.append
+    has_length = False
+    count = 0
+    skip = _SKIP_REQUEST_HEADERS
+    for name, value in headers:
+        if name[:1] == b":":
+            if name == b":method":
+                method = value
+            elif name == b":path":
+                path = value
+            elif name == b":authority":
+                authority = value
+            continue
+        if name in skip:
+            continue
+        if name == b"content-length":
+            has_length = True
+        append(name)
+        append(b": ")
+        append(value)
+        append(b"\r\n")
+        count += 1
+    chunked = not end_stream and not has_length
+    if chunked:
+        append(b"transfer-encoding: chunked\r\n")
+        count += 1
+    append(b"\r\n")
+    first = b"%s %s%s HTTP/1.1\r\nhost: %s\r\n" % (method, prefix, path, authority)
+    data = first + b"".join(parts)
+    if data.count(b"\n") != count + 3:
+        raise HeaderInjection("CR or LF inside a request header")
+    return data, chunked, method == b"HEAD"
+
+
+class UpstreamConnection(asyncio.Protocol):
+    """One pooled connection to an upstream; serves one sink at a time."""
+
+    def __init__(self, pool: UpstreamPool) -> None:
+        self.pool = pool
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.sink: UpstreamSink | None = None
+        self.closed = False
+        self.reused = False
+        self.pending: list[bytes] = []      # written before the socket connected
+        self.replay: list[bytes] | None = []  # what was sent, for one retry on a stale socket
+        self.replay_size = 0
+        self.chunked = False
+        self.head_request = False
+        self.request_done = False
+        self.response_started = False
+        self.delivered_headers = False
+        self.keep_alive = True
+        self.connect_timer: asyncio.TimerHandle | None = None
+        # per-read event batch
+        self._headers: Headers | None = None
+        self._status = 0
+        self._body: list[bytes] = []
+        self._trailers: Headers | None = None
+        self._complete = False
+        self._interim = False
+        self._pending_headers: Headers = []
+        self._eof_body = False       # body delimited by the connection closing
+
+    # ---------------------------------------------------------------- request side
+    def attach(self, sink: UpstreamSink) -> None:
+        self.sink = sink
+        self.request_done = False
+        self.response_started = False
+        self.delivered_headers = False
+        self.replay = [] if self.reused else None
+        self.replay_size = 0
+
+    def _write(self, data: bytes) -> None:
+        if self.replay is not None:
+            self.replay_size += len(data)
+            if self.replay_size > REPLAY_LIMIT:
+                self.replay = None
+            else:
+                self.replay.append(data)
+        transport = self.transport
+        if transport is not None:
+            transport.write(data)
+        else:
+            self.pending.append(data)
+
+    def send_headers(self, headers: Headers, end_stream: bool) -> None:
+        head, self.chunked, self.head_request = request_head(headers, end_stream,
+                                                             self.pool.prefix)
+        self._write(head)
+        if end_stream:
+            self.request_done = True
+
+    def send_data(self, data: bytes, end_stream: bool) -> None:
+        if self.chunked:
+            if data:
+                self._write(chunk(data))
+            if end_stream:
+                self._write(b"0\r\n\r\n")
+        elif data:
+            self._write(data)
+        if end_stream:
+            self.request_done = True
+
+    def send_trailers(self, trailers: Headers) -> None:
+        if self.chunked:
+            from wasmetool.host.server.http1 import trailer_block
+
+            self._write(trailer_block(trailers))
+        self.request_done = True
+
+    def abandon(self, sink: UpstreamSink) -> None:
+        """The sink no longer wants this response: the connection cannot be reused."""
+        if self.sink is sink:
+            self.sink = None
+            self.close()
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            if self.transport is not None:
+                self.transport.close()
+
+    # ---------------------------------------------------------------- asyncio
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        if self.connect_timer is not None:
+            self.connect_timer.cancel()
+            self.connect_timer = None
+        if self.closed:
+            transport.close()
+            return
+        if self.pending:
+            transport.write(b"".join(self.pending))
+            self.pending = []
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.transport = None
+        self.pool.forget(self)
+        sink = self.sink
+        if sink is None:
+            return
+        self.sink = None
+        if self._complete and self.delivered_headers:
+            return
+        if self.delivered_headers and self._eof_body:
+            sink.on_upstream_data(b"", True)  # the close ended a length-less body
+            return
+        if (self.reused and not self.response_started and self.request_done
+                and self.replay is not None):
+            self.pool.stats.upstream_rq_retry += 1
+            self.pool.replay(self.replay, sink, self.head_request)
+            return
+        self.pool.stats.upstream_rq_reset += 1
+        sink.on_upstream_failure("connection termination", self.response_started)
+
+    def connect_failed(self, reason: str) -> None:
+        self.closed = True
+        self.pool.stats.upstream_cx_connect_fail += 1
+        sink = self.sink
+        self.sink = None
+        if sink is not None:
+            sink.on_upstream_failure(reason, False)
+
+    def data_received(self, data: bytes) -> None:
+        sink = self.sink
+        if sink is None:  # bytes while idle: the upstream is confused, drop it
+            self.close()
+            return
+        self.response_started = True
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self.keep_alive = False
+            self.sink = None
+            self.close()
+            self.pool.stats.upstream_rq_reset += 1
+            sink.on_upstream_failure(f"protocol error: {exc}", self.delivered_headers)
+            return
+        self._flush(sink)
+
+    def _flush(self, sink: UpstreamSink) -> None:
+        complete = self._complete
+        headers = self._headers
+        body = self._body
+        trailers = self._trailers
+        if complete:
+            self.sink = None
+            if self.keep_alive and self.request_done and not self.head_request and not self.closed:
+                self.pool.release(self)
+            else:
+                self.close()
+        if headers is not None:
+            self._headers = None
+            self.delivered_headers = True
+            if complete and not body and trailers is None:
+                sink.on_upstream_headers(headers, True)
+                return
+            sink.on_upstream_headers(headers, False)
+        if body:
+            self._body = []
+            data = body[0] if len(body) == 1 else b"".join(body)
+            sink.on_upstream_data(data, complete and trailers is None)
+            if complete and trailers is None:
+                return
+        if complete:
+            if trailers is not None:
+                self._trailers = None
+                sink.on_upstream_trailers(trailers)
+            else:
+                sink.on_upstream_data(b"", True)
+
+    # ---------------------------------------------------------------- httptools
+    def on_message_begin(self) -> None:
+        self._complete = False
+        self._interim = False
+        self._headers = None
+        self._trailers = None
+        self._pending_headers = []
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if self._headers is None and not self.delivered_headers:
+            self._pending_headers.append((name.lower(), value))
+        else:
+            if self._trailers is None:
+                self._trailers = []
+            self._trailers.append((name.lower(), value))
+
+    def on_headers_complete(self) -> None:
+        status = self.parser.get_status_code()
+        if 100 <= status < 200:
+            self._interim = True
+            return
+        headers: Headers = [(b":status", STATUS_BYTES.get(status) or str(status).encode())]
+        framed = False
+        for item in self._pending_headers:
+            name = item[0]
+            if name == b"content-length" or name == b"transfer-encoding":
+                framed = True
+            if name not in HOP_BY_HOP:
+                headers.append(item)
+        self._eof_body = not framed and status not in (204, 304)
+        self._headers = headers
+        self.keep_alive = self.parser.should_keep_alive()
+        if self.head_request:
+            self._complete = True
+
+    def on_body(self, body: bytes) -> None:
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        if self._interim:
+            self._interim = False
+            return
+        self._complete = True
+
+
+class UpstreamPool:
+    """Connections to one upstream address, idle ones reused last-in first-out."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, target: HttpTarget, stats: ServerStats,
+                 name: str = "upstream") -> None:
+        self.loop = loop
+        self.target = target
+        self.name = name
+        self.prefix = target.path_prefix.encode()
+        self.stats = stats
+        self.idle: list[UpstreamConnection] = []
+        self.all: set[UpstreamConnection] = set()
+
+    def acquire(self, sink: UpstreamSink) -> UpstreamConnection:
+        idle = self.idle
+        while idle:
+            conn = idle.pop()
+            if not conn.closed:
+                conn.reused = True
+                conn.attach(sink)
+                self.stats.upstream_rq_total += 1
+                return conn
+        conn = self._new()
+        conn.attach(sink)
+        self.stats.upstream_rq_total += 1
+        return conn
+
+    def _new(self) -> UpstreamConnection:
+        conn = UpstreamConnection(self)
+        self.all.add(conn)
+        self.stats.upstream_cx_total += 1
+        future = asyncio.ensure_future(
+            self.loop.create_connection(lambda: conn, self.target.host, self.target.port),
+            loop=self.loop)
+        conn.connect_timer = self.loop.call_later(CONNECT_TIMEOUT_S, future.cancel)
+
+        def done(fut: asyncio.Future[object]) -> None:
+            if conn.connect_timer is not None:
+                conn.connect_timer.cancel()
+                conn.connect_timer = None
+            if fut.cancelled():
+                self.all.discard(conn)
+                conn.connect_failed("connection timeout")
+            elif fut.exception() is not None:
+                self.all.discard(conn)
+                exc = fut.exception()
+                detail = getattr(exc, "strerror", None) or str(exc)
+                conn.connect_failed(f"connection failure ({detail})")
+
+        future.add_done_callback(done)
+        return conn
+
+    def replay(self, pieces: list[bytes], sink: UpstreamSink, head_request: bool) -> None:
+        """Resend a request whose reused connection died before any response byte."""
+        conn = self._new()
+        conn.attach(sink)
+        conn.replay = None
+        conn.head_request = head_request
+        conn.request_done = True
+        conn.pending = list(pieces)
+        # The sink keeps talking to the old connection object only to abandon it; point it here.
+        rebind = getattr(sink, "rebind_upstream", None)
+        if rebind is not None:
+            rebind(conn)
+
+    def release(self, conn: UpstreamConnection) -> None:
+        if len(self.idle) < MAX_IDLE:
+            self.idle.append(conn)
+        else:
+            conn.close()
+
+    def forget(self, conn: UpstreamConnection) -> None:
+        self.all.discard(conn)
+        try:
+            self.idle.remove(conn)
+        except ValueError:
+            pass
+
+    def close(self) -> None:
+        for conn in list(self.all):
+            conn.close()
+        self.idle.clear()
