@@ -391,3 +391,63 @@ def start_registry(directory: Path, *, auth: str | None = None, tls: bool = Fals
         server.stop()
         raise
     return server
+
+
+# ----------------------------------------------- Istio's selection rule, independently
+
+
+DOCKER_V2 = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_TAR_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+OCI_TAR_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
+WASM_CONTENT = "application/vnd.module.wasm.content.layer.v1+wasm"
+
+
+def istio_select_wasm(manifest: dict[str, Any], fetch: Any) -> tuple[str, bytes]:
+    """What Istio's image fetcher would load from ``manifest`` (variant, module bytes).
+
+    Written from the rules in reference/wasme_anchor.md §3, sharing no code with
+    wasmetool: docker compat (Docker v2 manifest, LAST layer rootfs tar.gzip),
+    then OCI compat (LAST layer OCI tar+gzip), each returning the first tar entry
+    whose base name is plugin.wasm; then the wasm variant (EXACTLY two layers,
+    one of them the raw wasm layer).  ``fetch(digest) -> bytes``.  Raises
+    AssertionError when Istio would refuse the image.
+    """
+    import gzip
+    import io
+    import posixpath
+    import tarfile
+
+    layers = manifest.get("layers") or []
+    assert layers, "Istio refuses a manifest without layers"
+
+    def plugin_from_tar_gz(blob: bytes) -> bytes:
+        with tarfile.open(fileobj=io.BytesIO(gzip.decompress(blob)), mode="r:") as archive:
+            for member in archive:
+                if posixpath.basename(member.name) == "plugin.wasm":
+                    handle = archive.extractfile(member)
+                    assert handle is not None
+                    return handle.read()
+        raise AssertionError("no plugin.wasm in the compat layer")
+
+    last = layers[-1]
+    if manifest.get("mediaType") == DOCKER_V2:
+        assert last["mediaType"] == DOCKER_TAR_GZIP, "docker manifest: last layer is not rootfs tar.gzip"
+        return "docker", plugin_from_tar_gz(fetch(last["digest"]))
+    if last["mediaType"] == OCI_TAR_GZIP:
+        return "oci", plugin_from_tar_gz(fetch(last["digest"]))
+    assert len(layers) == 2, f"Istio's wasm variant needs exactly 2 layers, found {len(layers)}"
+    wasm_layers = [layer for layer in layers if layer["mediaType"] == WASM_CONTENT]
+    assert wasm_layers, "no application/vnd.module.wasm.content.layer.v1+wasm layer"
+    return "wasme", fetch(wasm_layers[0]["digest"])
+
+
+def registry_get(server: RegistryServer, path: str, accept: str | None = None) -> tuple[bytes, dict[str, str]]:
+    """A raw GET against the registry's API (no wasmetool code), with its Basic auth if any."""
+    headers = {"Accept": accept} if accept else {}
+    if server.username and server.password and server.token_server is None:
+        token = base64.b64encode(f"{server.username}:{server.password}".encode()).decode()
+        headers["Authorization"] = f"Basic {token}"
+    context = ssl.create_default_context(cafile=str(server.ca_file)) if server.tls else None
+    request = urllib.request.Request(server.base_url + path, headers=headers)
+    with urllib.request.urlopen(request, context=context, timeout=10) as response:
+        return response.read(), dict(response.headers)
