@@ -1,17 +1,41 @@
-"""`wasmetool build`: compile a filter (or take a prebuilt one) into the local store."""
+"""`wasmetool build`: compile a filter (or take a prebuilt one) into the local store.
+
+    wasmetool build precompiled FILE.wasm -t REF     store a module built elsewhere
+    wasmetool build LANGUAGE [SRC] -t REF            compile SRC (default .) as LANGUAGE
+    wasmetool build [SRC] -t REF                     the language comes from SRC/wasmetool.toml
+"""
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
+from typing import Any
 
 import typer
+from typer.core import TyperGroup
 
+from wasmetool.build.base import LANGUAGES
 from wasmetool.cli.output import check_output, human_size, output_option, print_json
 
+PROJECT_COMMAND = "project"  # hidden: `wasmetool build [SRC]` is routed here
+
+
+class BuildGroup(TyperGroup):
+    """Routes `wasmetool build [SRC] ...` (no language word) to the hidden project command."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if args and args[0] not in ("-h", "--help") and args[0] not in self.commands:
+            args = [PROJECT_COMMAND, *args]
+        return super().parse_args(ctx, args)
+
+
 build_app = typer.Typer(
+    cls=BuildGroup,
     help=(
-        "Build a filter into the local store.\n\n"
-        "Example: wasmetool build precompiled filter.wasm -t me/filter:v1"
+        "Build a filter into the local store: compile a project (cpp, rust, assemblyscript, "
+        "tinygo/go) with local compilers or in a container, or store a precompiled module. "
+        "`wasmetool build [SRC] -t REF` reads the language from SRC/wasmetool.toml.\n\n"
+        "Example: wasmetool build -t me/filter:v1   (in a directory made by wasmetool init)"
     ),
     no_args_is_help=True,
 )
@@ -44,7 +68,7 @@ def build_precompiled(
     report_stored(image, info.abi_version, output)
 
 
-def report_stored(image, abi_version: str, output: str) -> None:
+def report_stored(image, abi_version: str, output: str, extra: dict | None = None) -> None:
     """Print what was stored: ref, digest, size, ABI (shared by every build path)."""
     if output == "json":
         print_json(
@@ -54,11 +78,86 @@ def report_stored(image, abi_version: str, output: str) -> None:
                 "wasmDigest": image.wasm_digest,
                 "size": image.wasm_size,
                 "abiVersion": abi_version,
+                **(extra or {}),
             }
         )
         return
-    print(f"stored {image.ref.familiar} ({abi_version}, {human_size(image.wasm_size)})")
+    note = ""
+    if extra:
+        note = ", cached" if extra.get("cached") else f", {extra['seconds']:.1f} s"
+    print(f"stored {image.ref.familiar} ({abi_version}, {human_size(image.wasm_size)}{note})")
     print(f"digest {image.manifest_descriptor.digest}")
+
+
+def _split_output(output: str, out: Path | None) -> tuple[str, Path | None]:
+    """`-o json|text` is the output format; `-o PATH` writes the module (like --out)."""
+    if output in ("text", "json"):
+        return output, out
+    if out is not None:
+        check_output(output)
+    return "text", Path(output)
+
+
+def _compile(language: str | None, src: Path, tag: str, toolchain: str, config: Path | None,
+             output: str, out: Path | None, no_cache: bool) -> None:
+    from wasmetool.build.pipeline import BuildRequest, run_build
+
+    fmt, out = _split_output(output, out)
+    result = run_build(BuildRequest(src=src, tag=tag, language=language, toolchain=toolchain,
+                                    config=config, out=out, use_cache=not no_cache))
+    extra = {"language": result.language, "toolchain": result.toolchain,
+             "cached": result.cached, "seconds": round(result.seconds, 3)}
+    if result.out is not None:
+        extra["out"] = str(result.out)
+    report_stored(result.image, result.abi_version, fmt, extra)
+    if fmt == "text" and result.out is not None:
+        print(f"wrote {result.out}")
+
+
+def _make_language_command(language: str | None, display: str) -> Any:
+    def command(
+        src: Path = typer.Argument(Path("."), help="Project directory (default: current)."),
+        tag: str = typer.Option(..., "--tag", "-t", help="Reference to store it under, e.g. me/filter:v1."),
+        toolchain: str = typer.Option(
+            "auto", "--toolchain",
+            help="auto (local if complete, else container), local, or container (needs Docker)."),
+        config: Path | None = typer.Option(
+            None, "--config", "-c", help="runtime-config.json (default: SRC/runtime-config.json)."),
+        output: str = typer.Option(
+            "text", "--output", "-o",
+            help="text or json; any other value is a path: also write the module there."),
+        out: Path | None = typer.Option(None, "--out", help="Also write the module to FILE.wasm."),
+        no_cache: bool = typer.Option(False, "--no-cache", help="Compile even if the inputs are unchanged."),
+    ) -> None:
+        _compile(language, src, tag, toolchain, config, output, out, no_cache)
+
+    name = language or "the project's language"
+    example_lang = f"{language} " if language else ""
+    command.__doc__ = (
+        f"Compile a filter project written in {display} and store it.\n\n"
+        "Uses local compilers when they are complete, else a Docker container (--toolchain); "
+        "an unchanged rebuild is answered from the build cache. Compiler errors are shown as "
+        f"printed, with exit status 1. Builds {name}.\n\n"
+        f"Example: wasmetool build {example_lang}./my-filter -t me/filter:v1 -o filter.wasm"
+    )
+    return command
+
+
+def _builder_installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+for _entry in LANGUAGES.values():
+    if not _builder_installed(_entry.module):
+        continue  # a language without its builder gets no command
+    build_app.command(_entry.name)(_make_language_command(_entry.name, _entry.display))
+    for _alias in _entry.aliases:
+        build_app.command(_alias, hidden=True)(_make_language_command(_entry.name, _entry.display))
+build_app.command(PROJECT_COMMAND, hidden=True)(
+    _make_language_command(None, "wasmetool.toml-described"))
 
 
 def register(app: typer.Typer) -> None:

@@ -23,6 +23,7 @@ from wasmetool.errors import WasmetoolError
 
 # Order here is the order of `wasmetool --help`.
 COMMAND_MODULES: tuple[str, ...] = (
+    "wasmetool.cli.init",
     "wasmetool.cli.build",
     "wasmetool.cli.store",
     "wasmetool.cli.registry",
