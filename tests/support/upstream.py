@@ -84,12 +84,19 @@ def _make_handler(upstream: EchoUpstream) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        # A proxy resetting the upstream connection (e.g. after a local reply) is normal.
+        return
+
+
 @contextlib.contextmanager
 def run_echo_upstream(name: str = "upstream") -> Iterator[EchoUpstream]:
     """Start an echo upstream on 127.0.0.1:<free port> in a thread; stop it on exit."""
     upstream = EchoUpstream(name=name, port=0)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(upstream))
-    server.daemon_threads = True
+    server = _QuietServer(("127.0.0.1", 0), _make_handler(upstream))
     upstream.port = int(server.server_address[1])
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
                               name=f"echo-{name}", daemon=True)
