@@ -396,6 +396,8 @@ class RegistryClient:
         if detail:
             message += f": {detail[:200]}"
         hint = "the registry had trouble; try again later" if status >= 500 else None
+        if status == 400 and self.scheme == "http":
+            hint = "if the registry serves HTTPS, drop --plain-http"
         return WasmetoolError(message, hint)
 
     # -- API ---------------------------------------------------------------------
