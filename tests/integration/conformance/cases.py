@@ -323,6 +323,43 @@ TRAP_FAIL_OPEN = Case(
 )
 
 
+def _check_trap_reload(r: list[Exchange], _log: str) -> None:
+    before, trapped, after, again = r
+    assert before.status == 200 and before.echo_header("x-trap-filter") == "alive"
+    assert trapped.status == 503
+    # FAIL_RELOAD: a fresh VM serves the later requests, filter included
+    assert after.status == 200 and after.echo_header("x-trap-filter") == "alive"
+    assert again.status == 200 and again.echo_header("x-trap-filter") == "alive"
+
+
+TRAP_FAIL_RELOAD = Case(
+    "trap_fail_reload",
+    lambda env: ProxySetup(upstream=env.upstream, http_filters=[_plugin(
+        env, "trap", failure_policy="FAIL_RELOAD")]),
+    [Request(path="/ok"), Request(path="/trap"),
+     Request(path="/ok-again", until=lambda x: x.status == 200, until_timeout=8.0),
+     Request(path="/ok-third")],
+    _check_trap_reload,
+    notes="Envoy reloads after a backoff (1 s by default), so /ok-again is retried until "
+          "it succeeds; the 503s in between are not compared",
+)
+
+
+def _check_memory_bomb(r: list[Exchange], _log: str) -> None:
+    before, bomb, after = r
+    assert before.status == 200 and before.echo_header("x-runaway-filter") == "alive"
+    assert bomb.status == 503 and bomb.echo() is None   # growth refused, then the guest traps
+    assert after.status == 503
+
+
+MEMORY_BOMB = Case(
+    "memory_bomb_fail_closed",
+    lambda env: ProxySetup(upstream=env.upstream, http_filters=[_plugin(env, "runaway")]),
+    [Request(path="/ok"), Request(path="/bomb"), Request(path="/ok-again")],
+    _check_memory_bomb,
+)
+
+
 # --- ABI 0.1.0 ----------------------------------------------------------------------------
 
 def _check_abi010(r: list[Exchange], _log: str) -> None:
@@ -368,4 +405,5 @@ WASI = Case(
 
 CASES: list[Case] = [HEADERS, LOCAL_REPLY, LOCAL_REPLY_CHAIN, CONFIG, BODY, HTTP_CALL, PROPERTIES,
                      SHARED_DATA, SHARED_DATA_TWO, SHARED_QUEUE,
-                     TICK, TRAP_FAIL_CLOSED, TRAP_FAIL_OPEN, ABI010, WASI]
+                     TICK, TRAP_FAIL_CLOSED, TRAP_FAIL_OPEN, TRAP_FAIL_RELOAD,
+                     MEMORY_BOMB, ABI010, WASI]

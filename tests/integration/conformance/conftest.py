@@ -12,25 +12,14 @@ REPO = Path(__file__).resolve().parents[3]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-FILTERS = REPO / "tests" / "filters"
 
 
 @pytest.fixture(scope="session")
 def compiled_filters(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
     """``compiled_filters("headers")`` -> path of tests/filters/headers.wat compiled once."""
-    import wasmtime
+    from tests.support.filters import FilterBuilder
 
-    out = tmp_path_factory.mktemp("filters")
-    cache: dict[str, Path] = {}
-
-    def build(name: str) -> Path:
-        if name not in cache:
-            target = out / f"{name}.wasm"
-            target.write_bytes(wasmtime.wat2wasm((FILTERS / f"{name}.wat").read_text()))
-            cache[name] = target
-        return cache[name]
-
-    return build
+    return FilterBuilder(tmp_path_factory.mktemp("filters"))
 
 
 @pytest.fixture(scope="session")
