@@ -92,8 +92,12 @@ def _progress(message: str, enabled: bool) -> Iterator[None]:
         yield
 
 
-def run_build(request: BuildRequest, progress: bool | None = None) -> BuildResult:
-    """Build and store one project. ``progress``: spinner on stderr (default: if a TTY)."""
+def run_build(request: BuildRequest, progress: bool | None = None,
+              builder: LanguageBuilder | None = None) -> BuildResult:
+    """Build and store one project. ``progress``: spinner on stderr (default: if a TTY).
+
+    ``builder`` replaces the registry's builder for the language (library use, tests).
+    """
     from wasmetool.build.precompiled import load_runtime_config, store_module
     from wasmetool.module_info import ModuleInfo
     from wasmetool.oci.reference import parse_reference
@@ -110,7 +114,7 @@ def run_build(request: BuildRequest, progress: bool | None = None) -> BuildResul
     if config_path is not None and not config_path.is_file():
         raise WasmetoolError(f"runtime config {config_path} does not exist", "check --config")
 
-    builder = get_builder(language)
+    builder = builder or get_builder(language)
     route = choose_route(builder, src, request.toolchain)
     if route == "local":
         toolchain = "local:" + builder.toolchain_id()

@@ -127,7 +127,6 @@ def init_project(request: InitRequest, choose: Chooser | None = None) -> InitRes
 
     files = load_template(template_dir(language, request.templates_root))
     name = project_name(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     written = render(files, directory, {"{{NAME}}": name, "{{ROOT_ID}}": root_id})
     project = ProjectFile(language, platform, version, root_id)
     written.append(project.write(directory))

@@ -126,6 +126,7 @@ def render(files: list[TemplateFile], dest: Path, values: dict[str, str]) -> lis
         if _is_text(data):
             data = _substitute(data.decode("utf-8"), values).encode("utf-8")
         planned.append((target, data, item.executable))
+    dest.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     for target, data, executable in planned:
         target.parent.mkdir(parents=True, exist_ok=True)
