@@ -71,6 +71,9 @@ class HttpCall:
     def on_upstream_failure(self, reason: str, response_started: bool) -> None:
         self._finish(None)
 
+    def on_upstream_flush(self) -> None:
+        return None
+
 
 class AsyncioDispatcher:
     """Time, deferred work, timers and http_call on one asyncio loop."""

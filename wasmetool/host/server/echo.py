@@ -97,6 +97,7 @@ class EchoRequest:
             return
         sink.on_upstream_headers(headers, False)
         sink.on_upstream_data(payload, True)
+        sink.on_upstream_flush()
 
 
 class EchoUpstream:

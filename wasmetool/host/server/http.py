@@ -102,7 +102,7 @@ class Exchange:
         "body", "trailers", "request_complete", "started", "stream", "info", "upstream",
         "request_forwarded_end", "head_pending", "response_started", "response_chunked",
         "response_close", "done", "status", "upstream_headers_seen", "flush_scheduled",
-        "headers_done", "end_delivered",
+        "headers_done", "end_delivered", "in_delivery",
     )
 
     def __init__(self, conn: HttpServerConnection) -> None:
@@ -131,6 +131,7 @@ class Exchange:
         self.flush_scheduled = False
         self.headers_done = False
         self.end_delivered = False
+        self.in_delivery = False
 
     # ----------------------------------------------------------- request (client → us)
     def start(self) -> None:
@@ -269,7 +270,9 @@ class Exchange:
             self._finish()
             return
         self.head_pending = (status, headers)
-        if not self.flush_scheduled:
+        # Inside an upstream delivery the body usually follows at once (one write for both);
+        # else flush on the next loop turn so a slow body does not hold the headers back.
+        if not self.flush_scheduled and not self.in_delivery:
             self.flush_scheduled = True
             self.conn.loop.call_soon(self._flush_head)
 
@@ -315,15 +318,24 @@ class Exchange:
         if pending is not None:
             self.head_pending = None
             status, headers = pending
-            if (end_stream and self.method != b"HEAD" and status not in NO_BODY_STATUSES
-                    and not _has(headers, b"content-length")):
-                self._write_head(status, headers, b"content-length: %d\r\n" % len(data), data)
-                self._finish()
-                return
-            self._write_head(status, headers, self._framing(headers))
+            if self.method == b"HEAD" or status in NO_BODY_STATUSES:
+                self._write_head(status, headers, b"")
+            elif not _has(headers, b"content-length"):
+                if end_stream:
+                    self._write_head(status, headers, b"content-length: %d\r\n" % len(data),
+                                     data)
+                    self._finish()
+                    return
+                extra = self._framing(headers)
+                self._write_head(status, headers, extra, chunk(data) if self.response_chunked
+                                 and data else data)
+                data = b""
+            else:
+                self._write_head(status, headers, b"", data)
+                data = b""
         elif not self.response_started:
             return
-        if data and self.method != b"HEAD":
+        if data and self.method != b"HEAD" and self.status not in NO_BODY_STATUSES:
             if self.info is not None:
                 self.info.bytes_sent += len(data)
             self.conn.write(chunk(data) if self.response_chunked else data)
@@ -381,7 +393,17 @@ class Exchange:
         if stream is None or self.done:
             return
         self.upstream_headers_seen = True
-        stream.encode_headers(headers, end_stream)
+        if end_stream:
+            stream.encode_headers(headers, True)
+            return
+        self.in_delivery = True
+        stream.encode_headers(headers, False)
+
+    def on_upstream_flush(self) -> None:
+        """The upstream delivered everything it read: send a head still waiting for a body."""
+        self.in_delivery = False
+        if self.head_pending is not None and not self.flush_scheduled:
+            self._flush_head()
 
     def on_upstream_data(self, data: bytes, end_stream: bool) -> None:
         if end_stream:

@@ -32,6 +32,7 @@ class UpstreamSink(Protocol):
     def on_upstream_data(self, data: bytes, end_stream: bool) -> None: ...
     def on_upstream_trailers(self, trailers: Headers) -> None: ...
     def on_upstream_failure(self, reason: str, response_started: bool) -> None: ...
+    def on_upstream_flush(self) -> None: ...
 
 
 class UpstreamRequest(Protocol):
@@ -230,6 +231,7 @@ class UpstreamConnection(asyncio.Protocol):
             sink.on_upstream_failure(f"protocol error: {exc}", self.delivered_headers)
             return
         self._flush(sink)
+        sink.on_upstream_flush()
 
     def _flush(self, sink: UpstreamSink) -> None:
         complete = self._complete

@@ -1,0 +1,82 @@
+"""proxy-wasm ABI constants (spec "Types"; Envoy/cpp-host values)."""
+
+from __future__ import annotations
+
+# proxy_status_t / WasmResult
+OK = 0
+NOT_FOUND = 1
+BAD_ARGUMENT = 2
+SERIALIZATION_FAILURE = 3
+PARSE_FAILURE = 4
+INVALID_MEMORY_ACCESS = 6
+EMPTY = 7
+CAS_MISMATCH = 8
+INTERNAL_FAILURE = 10
+BROKEN_CONNECTION = 11
+UNIMPLEMENTED = 12
+
+# log levels
+TRACE, DEBUG, INFO, WARN, ERROR, CRITICAL = range(6)
+LEVEL_NAMES = ("trace", "debug", "info", "warn", "error", "critical")
+
+# actions
+CONTINUE = 0
+PAUSE = 1
+
+# buffer types
+BUF_HTTP_REQUEST_BODY = 0
+BUF_HTTP_RESPONSE_BODY = 1
+BUF_DOWNSTREAM_DATA = 2
+BUF_UPSTREAM_DATA = 3
+BUF_HTTP_CALL_RESPONSE_BODY = 4
+BUF_GRPC_CALL_MESSAGE = 5
+BUF_VM_CONFIGURATION = 6
+BUF_PLUGIN_CONFIGURATION = 7
+BUF_FOREIGN_FUNCTION_ARGUMENTS = 8
+
+# map types
+MAP_REQUEST_HEADERS = 0
+MAP_REQUEST_TRAILERS = 1
+MAP_RESPONSE_HEADERS = 2
+MAP_RESPONSE_TRAILERS = 3
+MAP_GRPC_INITIAL_METADATA = 4
+MAP_GRPC_TRAILING_METADATA = 5
+MAP_HTTP_CALL_RESPONSE_HEADERS = 6
+MAP_HTTP_CALL_RESPONSE_TRAILERS = 7
+
+# peer types
+PEER_UNKNOWN = 0
+PEER_LOCAL = 1
+PEER_REMOTE = 2
+
+# stream types
+STREAM_HTTP_REQUEST = 0
+STREAM_HTTP_RESPONSE = 1
+STREAM_DOWNSTREAM = 2
+STREAM_UPSTREAM = 3
+
+# metric types (Envoy encodes the type in the low two bits of the metric id)
+METRIC_COUNTER = 0
+METRIC_GAUGE = 1
+METRIC_HISTOGRAM = 2
+METRIC_TYPE_MASK = 0x3
+METRIC_ID_INCREMENT = 0x4
+
+# WASI errno values used by the host
+WASI_SUCCESS = 0
+WASI_BADF = 8
+WASI_FAULT = 21
+WASI_INVAL = 28
+WASI_NOENT = 44
+WASI_NOSYS = 52
+WASI_NOTSUP = 58
+WASI_NOTCAPABLE = 76
+
+ABI_0_1_0 = "0_1_0"
+ABI_0_2_0 = "0_2_0"
+ABI_0_2_1 = "0_2_1"
+ABI_EXPORTS = {
+    "proxy_abi_version_0_1_0": ABI_0_1_0,
+    "proxy_abi_version_0_2_0": ABI_0_2_0,
+    "proxy_abi_version_0_2_1": ABI_0_2_1,
+}

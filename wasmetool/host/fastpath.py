@@ -1,0 +1,327 @@
+"""Calls between Python and wasm: wasmtime's raw bindings, with the public API as fallback.
+
+wasmtime-py's public call path costs ~30 µs per export call (it rebuilds the FuncType and
+converts every argument through ``Val``); its C API's *unchecked* entry points cost ~2 µs.
+This module is the only place that touches ``wasmtime._bindings``:
+
+* export calls: ``wasmtime_func_call_unchecked`` with one preallocated ``wasmtime_val_raw_t``
+  buffer per export (args in, results out);
+* host functions: ``wasmtime_linker_define_func_unchecked`` with a callback that reads its
+  arguments straight out of the raw value buffer.
+
+Set ``WASMETOOL_HOST_FASTPATH=0`` to use the public API (``Func.__call__`` and
+``Linker.define_func``); the fallback is also chosen when the private bindings are missing.
+Both paths hand host functions the same values: i32 arguments as unsigned ints, i64
+arguments as signed ints, and both turn traps into :class:`GuestTrap`.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from collections.abc import Callable
+from typing import Any
+
+import wasmtime
+
+try:  # private, version-pinned (wasmtime 50.x)
+    from wasmtime import _bindings as _ffi
+
+    _dll = _ffi.dll
+    _RAW_OK = all(hasattr(_dll, n) for n in (
+        "wasmtime_func_call_unchecked", "wasmtime_linker_define_func_unchecked",
+        "wasmtime_context_set_epoch_deadline", "wasmtime_trap_new"))
+except Exception:  # noqa: BLE001 - any import problem means: use the public API
+    _ffi = None  # type: ignore[assignment]
+    _RAW_OK = False
+
+
+class GuestTrap(Exception):
+    """The guest trapped, ran out of time, or failed inside a call."""
+
+    def __init__(self, message: str, timeout: bool = False) -> None:
+        super().__init__(message)
+        self.timeout = timeout
+
+
+class AbortGuest(Exception):  # noqa: N818 - it is a control-flow signal, not an error report
+    """Raised by a host function to make the calling guest trap."""
+
+
+def fastpath_enabled() -> bool:
+    return _RAW_OK and os.environ.get("WASMETOOL_HOST_FASTPATH", "1") not in ("0", "false", "no")
+
+
+# i32 parameters as 'i', i64 parameters as 'I'
+Sig = str
+HostFn = Callable[..., Any]
+ErrorHook = Callable[[str, BaseException], int]
+
+
+def _trap_message(trap: Any) -> tuple[str, bool]:
+    code = trap.trap_code
+    timeout = code == wasmtime.TrapCode.INTERRUPT
+    msg = trap.message
+    first = msg.splitlines()[0] if msg else "trap"
+    return ("deadline exceeded (the call ran too long)" if timeout else first), timeout
+
+
+# ----------------------------------------------------------------------------- raw path
+if _RAW_OK:
+    _c_void_p = ctypes.c_void_p
+    _CALL = ctypes.CFUNCTYPE(_c_void_p, _c_void_p, _c_void_p, _c_void_p, ctypes.c_size_t,
+                             _c_void_p)(("wasmtime_func_call_unchecked", _dll))
+    _SET_DEADLINE = ctypes.CFUNCTYPE(None, _c_void_p, ctypes.c_uint64)(
+        ("wasmtime_context_set_epoch_deadline", _dll))
+    RAW_CB = ctypes.CFUNCTYPE(ctypes.c_size_t, _c_void_p, _c_void_p,
+                              ctypes.POINTER(ctypes.c_uint32), ctypes.c_size_t)
+    _DEFINE = ctypes.CFUNCTYPE(_c_void_p, _c_void_p, ctypes.c_char_p, ctypes.c_size_t,
+                               ctypes.c_char_p, ctypes.c_size_t, _c_void_p, RAW_CB,
+                               _c_void_p, _c_void_p)(
+        ("wasmtime_linker_define_func_unchecked", _dll))
+
+
+def _raise_raw(err: int | None, trap: ctypes.c_void_p) -> None:
+    if trap.value:
+        t = wasmtime.Trap._from_ptr(ctypes.cast(trap.value, ctypes.POINTER(_ffi.wasm_trap_t)))
+        trap.value = None
+        msg, timeout = _trap_message(t)
+        raise GuestTrap(msg, timeout)
+    e = wasmtime.WasmtimeError._from_ptr(ctypes.cast(err, ctypes.POINTER(_ffi.wasmtime_error_t)))
+    raise GuestTrap(str(e).splitlines()[0] if str(e) else "error")
+
+
+class CallState:
+    """Per-VM state shared by its export callers: nesting depth and the call deadline."""
+
+    __slots__ = ("depth", "deadline_ticks", "ctx_addr", "store")
+
+    def __init__(self, store: wasmtime.Store, deadline_ticks: int) -> None:
+        self.depth = 0
+        self.deadline_ticks = deadline_ticks
+        self.store = store
+        self.ctx_addr = ctypes.cast(store._context(), ctypes.c_void_p).value if _RAW_OK else 0
+
+
+def make_export_caller(state: CallState, func: wasmtime.Func, params: Sig, nresults: int,
+                       raw: bool) -> Callable[..., int]:
+    """A callable ``f(*args) -> int`` (first result, or 0) that runs the export with a deadline."""
+    if raw:
+        return _make_raw_caller(state, func, params, nresults)
+    return _make_public_caller(state, func, params, nresults)
+
+
+def _make_raw_caller(state: CallState, func: wasmtime.Func, params: Sig,
+                     nresults: int) -> Callable[..., int]:
+    n = max(len(params), nresults, 1)
+    buf = (ctypes.c_uint32 * (4 * n))()
+    b64 = (ctypes.c_int64 * (2 * n)).from_buffer(buf)
+    baddr = ctypes.addressof(buf)
+    faddr = ctypes.addressof(func._func)
+    trap = ctypes.c_void_p()
+    taddr = ctypes.addressof(trap)
+    ctx = state.ctx_addr
+    nargs = n
+    call = _CALL
+    set_deadline = _SET_DEADLINE
+    keep = (buf, b64, func, trap)
+
+    def run() -> int:
+        if state.depth == 0:
+            set_deadline(ctx, state.deadline_ticks)
+        state.depth += 1
+        err = call(ctx, faddr, baddr, nargs, taddr)
+        state.depth -= 1
+        if err or trap.value:
+            _raise_raw(err, trap)
+        return buf[0]
+
+    if "I" in params:
+        def call_any(*args: int) -> int:
+            for k, (kind, v) in enumerate(zip(params, args, strict=True)):
+                if kind == "I":
+                    b64[2 * k] = v
+                else:
+                    buf[4 * k] = v & 0xFFFFFFFF
+            return run()
+        call_any._keep = keep  # type: ignore[attr-defined]
+        return call_any
+
+    # arity-specialised closures: this is the per-request hot path
+    def c0() -> int:
+        if state.depth == 0:
+            set_deadline(ctx, state.deadline_ticks)
+        state.depth += 1
+        err = call(ctx, faddr, baddr, nargs, taddr)
+        state.depth -= 1
+        if err or trap.value:
+            _raise_raw(err, trap)
+        return buf[0]
+
+    def c1(a: int) -> int:
+        buf[0] = a
+        if state.depth == 0:
+            set_deadline(ctx, state.deadline_ticks)
+        state.depth += 1
+        err = call(ctx, faddr, baddr, nargs, taddr)
+        state.depth -= 1
+        if err or trap.value:
+            _raise_raw(err, trap)
+        return buf[0]
+
+    def c2(a: int, b: int) -> int:
+        buf[0] = a
+        buf[4] = b
+        if state.depth == 0:
+            set_deadline(ctx, state.deadline_ticks)
+        state.depth += 1
+        err = call(ctx, faddr, baddr, nargs, taddr)
+        state.depth -= 1
+        if err or trap.value:
+            _raise_raw(err, trap)
+        return buf[0]
+
+    def c3(a: int, b: int, c: int) -> int:
+        buf[0] = a
+        buf[4] = b
+        buf[8] = c
+        if state.depth == 0:
+            set_deadline(ctx, state.deadline_ticks)
+        state.depth += 1
+        err = call(ctx, faddr, baddr, nargs, taddr)
+        state.depth -= 1
+        if err or trap.value:
+            _raise_raw(err, trap)
+        return buf[0]
+
+    def cn(*args: int) -> int:
+        for k, v in enumerate(args):
+            buf[4 * k] = v
+        return run()
+
+    fn = {0: c0, 1: c1, 2: c2, 3: c3}.get(len(params), cn)
+    fn._keep = keep  # type: ignore[attr-defined]
+    return fn
+
+
+def _make_public_caller(state: CallState, func: wasmtime.Func, params: Sig,
+                        nresults: int) -> Callable[..., int]:
+    store = state.store
+
+    def call(*args: int) -> int:
+        conv = [v if kind == "I" else _s32(v) for kind, v in zip(params, args, strict=True)]
+        if state.depth == 0:
+            store.set_epoch_deadline(state.deadline_ticks)
+        state.depth += 1
+        try:
+            result = func(store, *conv)
+        except wasmtime.Trap as t:
+            msg, timeout = _trap_message(t)
+            raise GuestTrap(msg, timeout) from None
+        except GuestTrap:
+            raise
+        except AbortGuest as e:
+            raise GuestTrap(str(e)) from None
+        except wasmtime.WasmtimeError as e:
+            raise GuestTrap(str(e).splitlines()[0] if str(e) else "error") from None
+        finally:
+            state.depth -= 1
+        if nresults == 0 or result is None:
+            return 0
+        if isinstance(result, list):
+            result = result[0]
+        return int(result) & 0xFFFFFFFF
+
+    return call
+
+
+def _s32(v: int) -> int:
+    v &= 0xFFFFFFFF
+    return v - 0x100000000 if v >= 0x80000000 else v
+
+
+def _s64(v: int) -> int:
+    return v - 0x10000000000000000 if v >= 0x8000000000000000 else v
+
+
+# ------------------------------------------------------------------------- host functions
+def _functype(params: Sig, result: bool) -> wasmtime.FuncType:
+    i32 = wasmtime.ValType.i32()
+    i64 = wasmtime.ValType.i64()
+    return wasmtime.FuncType([i64 if k == "I" else i32 for k in params], [i32] if result else [])
+
+
+def define_host_function(linker: wasmtime.Linker, module: str, name: str, params: Sig,
+                         result: bool, fn: HostFn, bound: Any, on_error: ErrorHook,
+                         raw: bool, keep: list[Any]) -> None:
+    """Define ``module.name`` in ``linker`` calling ``fn(bound, *args)``.
+
+    ``on_error(name, exc)`` turns an unexpected Python exception into a status; AbortGuest
+    makes the guest trap. Nothing else can escape into wasmtime.
+    """
+    if raw:
+        _define_raw(linker, module, name, params, result, fn, bound, on_error, keep)
+    else:
+        _define_public(linker, module, name, params, result, fn, bound, on_error)
+
+
+def _arg_exprs(params: Sig) -> list[str]:
+    out = []
+    for k, kind in enumerate(params):
+        if kind == "I":
+            out.append(f"_s64(v[{4 * k}] | (v[{4 * k + 1}] << 32))")
+        else:
+            out.append(f"v[{4 * k}]")
+    return out
+
+
+def _define_raw(linker: wasmtime.Linker, module: str, name: str, params: Sig, result: bool,
+                fn: HostFn, bound: Any, on_error: ErrorHook, keep: list[Any]) -> None:
+    args = ", ".join(["bound"] + _arg_exprs(params))
+    call = f"v[0] = fn({args})" if result else f"fn({args})"
+    err = "v[0] = on_error(name, e)" if result else "on_error(name, e)"
+    src = (
+        "def cb(env, caller, v, n):\n"
+        "    try:\n"
+        f"        {call}\n"
+        "    except AbortGuest as e:\n"
+        "        msg = str(e).encode() or b'aborted'\n"
+        "        return _trap_addr(_trap_new(msg, len(msg)))\n"
+        "    except BaseException as e:  # noqa: BLE001\n"
+        f"        {err}\n"
+        "    return 0\n"
+    )
+    ns: dict[str, Any] = {"fn": fn, "bound": bound, "on_error": on_error, "name": name,
+                          "AbortGuest": AbortGuest, "_s64": _s64, "_trap_new": _ffi.wasmtime_trap_new,
+                          "_trap_addr": lambda p: ctypes.cast(p, ctypes.c_void_p).value or 0}
+    exec(src, ns)  # noqa: S102 - generated from fixed templates, specialised per signature
+    cb = RAW_CB(ns["cb"])
+    ty = _functype(params, result)
+    keep.append(cb)
+    keep.append(ty)
+    mod_b = module.encode()
+    name_b = name.encode()
+    linker_ptr = ctypes.cast(linker.ptr(), ctypes.c_void_p).value
+    ty_ptr = ctypes.cast(ty.ptr(), ctypes.c_void_p).value
+    error = _DEFINE(linker_ptr, mod_b, len(mod_b), name_b, len(name_b), ty_ptr, cb, None, None)
+    if error:
+        e = wasmtime.WasmtimeError._from_ptr(
+            ctypes.cast(error, ctypes.POINTER(_ffi.wasmtime_error_t)))
+        raise e
+
+
+def _define_public(linker: wasmtime.Linker, module: str, name: str, params: Sig, result: bool,
+                   fn: HostFn, bound: Any, on_error: ErrorHook) -> None:
+    kinds = params
+
+    def py(*args: int) -> int | None:
+        conv = [v if k == "I" else v & 0xFFFFFFFF for k, v in zip(kinds, args, strict=True)]
+        try:
+            r = fn(bound, *conv)
+        except AbortGuest:
+            raise
+        except BaseException as e:  # noqa: BLE001
+            r = on_error(name, e)
+        return _s32(r) if result else None
+
+    linker.define_func(module, name, _functype(params, result), py)

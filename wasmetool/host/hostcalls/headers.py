@@ -1,0 +1,124 @@
+"""Header maps: get/set pairs, get/add/replace/remove a value, map size (Envoy semantics)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from wasmetool.host import abi, pairs
+from wasmetool.host.hostcalls import hostcall
+
+if TYPE_CHECKING:
+    from wasmetool.host.vm import Vm
+
+MAX_MAP_TYPE = abi.MAP_HTTP_CALL_RESPONSE_TRAILERS
+
+
+@hostcall("proxy_get_header_map_pairs", "iii")
+def proxy_get_header_map_pairs(vm: Vm, map_type: int, ptr_ptr: int, size_ptr: int) -> int:
+    if map_type > MAX_MAP_TYPE:
+        return abi.BAD_ARGUMENT
+    m = vm.ctx().get_map(map_type)
+    return vm.copy_out(pairs.encode(m) if m else b"", ptr_ptr, size_ptr)
+
+
+@hostcall("proxy_set_header_map_pairs", "iii")
+def proxy_set_header_map_pairs(vm: Vm, map_type: int, ptr: int, size: int) -> int:
+    if map_type > MAX_MAP_TYPE:
+        return abi.BAD_ARGUMENT
+    data = vm.mem.read(ptr, size)
+    if data is None:
+        return abi.INVALID_MEMORY_ACCESS
+    m = vm.ctx().get_map(map_type)
+    if m is None:
+        return abi.BAD_ARGUMENT
+    new = pairs.decode(data) or []
+    m[:] = [(k.lower(), v) for k, v in new]
+    return abi.OK
+
+
+@hostcall("proxy_get_header_map_size", "ii")
+def proxy_get_header_map_size(vm: Vm, map_type: int, ret_ptr: int) -> int:
+    if map_type > MAX_MAP_TYPE:
+        return abi.BAD_ARGUMENT
+    m = vm.ctx().get_map(map_type)
+    if m is None:
+        return abi.BAD_ARGUMENT
+    size = sum(len(k) + len(v) for k, v in m)
+    if not vm.mem.put_u32(ret_ptr, size):
+        return abi.INVALID_MEMORY_ACCESS
+    return abi.OK
+
+
+@hostcall("proxy_get_header_map_value", "iiiii")
+def proxy_get_header_map_value(vm: Vm, map_type: int, kptr: int, ksize: int, ptr_ptr: int,
+                               size_ptr: int) -> int:
+    if map_type > MAX_MAP_TYPE:
+        return abi.BAD_ARGUMENT
+    key = vm.mem.read(kptr, ksize)
+    if key is None:
+        return abi.INVALID_MEMORY_ACCESS
+    m = vm.ctx().get_map(map_type)
+    if m is None:
+        return abi.BAD_ARGUMENT
+    key = key.lower()
+    for k, v in m:
+        if k == key:
+            return vm.copy_out(v, ptr_ptr, size_ptr)
+    if vm.abi == abi.ABI_0_1_0:
+        return vm.copy_out(b"", ptr_ptr, size_ptr)
+    return abi.NOT_FOUND
+
+
+@hostcall("proxy_add_header_map_value", "iiiii")
+def proxy_add_header_map_value(vm: Vm, map_type: int, kptr: int, ksize: int, vptr: int,
+                               vsize: int) -> int:
+    if map_type > MAX_MAP_TYPE:
+        return abi.BAD_ARGUMENT
+    mem = vm.mem
+    key = mem.read(kptr, ksize)
+    value = mem.read(vptr, vsize)
+    if key is None or value is None:
+        return abi.INVALID_MEMORY_ACCESS
+    m = vm.ctx().get_map(map_type)
+    if m is None:
+        return abi.BAD_ARGUMENT
+    m.append((key.lower(), value))
+    return abi.OK
+
+
+@hostcall("proxy_replace_header_map_value", "iiiii")
+def proxy_replace_header_map_value(vm: Vm, map_type: int, kptr: int, ksize: int, vptr: int,
+                                   vsize: int) -> int:
+    if map_type > MAX_MAP_TYPE:
+        return abi.BAD_ARGUMENT
+    mem = vm.mem
+    key = mem.read(kptr, ksize)
+    value = mem.read(vptr, vsize)
+    if key is None or value is None:
+        return abi.INVALID_MEMORY_ACCESS
+    m = vm.ctx().get_map(map_type)
+    if m is None:
+        return abi.BAD_ARGUMENT
+    key = key.lower()
+    for i, (k, _v) in enumerate(m):
+        if k == key:
+            m[i] = (key, value)
+            m[i + 1:] = [kv for kv in m[i + 1:] if kv[0] != key]
+            return abi.OK
+    m.append((key, value))
+    return abi.OK
+
+
+@hostcall("proxy_remove_header_map_value", "iii")
+def proxy_remove_header_map_value(vm: Vm, map_type: int, kptr: int, ksize: int) -> int:
+    if map_type > MAX_MAP_TYPE:
+        return abi.BAD_ARGUMENT
+    key = vm.mem.read(kptr, ksize)
+    if key is None:
+        return abi.INVALID_MEMORY_ACCESS
+    m = vm.ctx().get_map(map_type)
+    if m is None:
+        return abi.BAD_ARGUMENT
+    key = key.lower()
+    m[:] = [kv for kv in m if kv[0] != key]
+    return abi.OK

@@ -1,0 +1,20 @@
+"""proxy_set_tick_period_milliseconds: one timer per root context."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from wasmetool.host import abi
+from wasmetool.host.hostcalls import hostcall
+
+if TYPE_CHECKING:
+    from wasmetool.host.vm import Vm
+
+
+@hostcall("proxy_set_tick_period_milliseconds", "i")
+def proxy_set_tick_period_milliseconds(vm: Vm, period_ms: int) -> int:
+    root = vm.ctx().root
+    if root is None:
+        return abi.BAD_ARGUMENT
+    vm.host.set_tick_period(root, period_ms)
+    return abi.OK

@@ -1,0 +1,548 @@
+"""The HTTP filter manager: runs a request/response through the chain of HTTP plugins.
+
+Requests go through the filters in chain order, responses in reverse order, as in Envoy.
+A direction (request or response) is iterated event by event (headers, data, trailers);
+when a filter stops, iteration is held at that filter until it continues:
+
+* Pause from headers = Envoy's StopAllIterationAndWatermark: later data and trailers are
+  held (not given to that filter) until proxy_continue_stream, then handed to it;
+* Pause from a body callback = StopIterationAndBuffer: the data is buffered and the
+  filter is called again with the cumulative body size as more arrives;
+* Pause from trailers = StopIteration.
+
+proxy_send_local_response forces the running callback's result to "stop" and, once the
+VM call has returned, sends the reply: from the request path it goes through the encode
+callbacks of the filters up to the one that sent it; from the response path (headers not
+yet sent) it is sent directly; after the response started the stream is reset.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+from wasmetool.host import abi
+from wasmetool.host.contexts import StreamContext
+from wasmetool.host.fastpath import GuestTrap
+
+if TYPE_CHECKING:
+    from wasmetool.host.plugin import PluginRuntime
+    from wasmetool.host.runtime import Host
+    from wasmetool.host.stream_info import StreamInfo
+
+Headers = list[tuple[bytes, bytes]]
+
+HDR, DATA, TRL = 1, 2, 3
+FAIL_DETAILS = b"wasm_fail_stream"
+
+
+class HttpStreamCallbacks(Protocol):
+    def forward_request_headers(self, headers: Headers, end_stream: bool) -> None: ...
+    def forward_request_data(self, data: bytes, end_stream: bool) -> None: ...
+    def forward_request_trailers(self, trailers: Headers) -> None: ...
+    def send_response_headers(self, headers: Headers, end_stream: bool) -> None: ...
+    def send_response_data(self, data: bytes, end_stream: bool) -> None: ...
+    def send_response_trailers(self, trailers: Headers) -> None: ...
+    def send_local_reply(self, status: int, headers: Headers, body: bytes) -> None: ...
+    def reset_stream(self) -> None: ...
+
+
+class _Filter:
+    """One plugin's place in one stream: its stream context (None = deny: VM failed)."""
+
+    __slots__ = ("plugin", "vm", "ex", "ctx", "id", "bypass", "index")
+
+    def __init__(self, plugin: PluginRuntime, ctx: StreamContext | None, index: int) -> None:
+        self.plugin = plugin
+        self.ctx = ctx
+        self.index = index
+        self.bypass = False
+        if ctx is not None:
+            self.vm = ctx.vm
+            self.ex = ctx.vm.ex
+            self.id = ctx.id
+        else:
+            self.vm = None
+            self.ex = None
+            self.id = 0
+
+
+class _Dir:
+    __slots__ = ("is_req", "chain", "stop", "kind", "buf", "buf_eos", "trl_held", "hdr_eos",
+                 "cur", "aborted", "emitted", "started")
+
+    def __init__(self, is_req: bool, chain: list[_Filter]) -> None:
+        self.is_req = is_req
+        self.chain = chain
+        self.stop = -1
+        self.kind = 0
+        self.buf: bytearray | None = None
+        self.buf_eos = False
+        self.trl_held = False
+        self.hdr_eos = False
+        self.cur: bytearray | None = None
+        self.aborted = False
+        self.emitted = False
+        self.started = False
+
+
+class HttpStream:
+    __slots__ = ("host", "info", "cb", "filters", "req", "resp", "req_headers", "req_trailers",
+                 "resp_headers", "resp_trailers", "finished", "pending_local", "local_mode",
+                 "local_headers", "local_body", "local_sent", "request_body_bytes",
+                 "response_body_bytes", "in_call")
+
+    def __init__(self, host: Host, info: StreamInfo, callbacks: HttpStreamCallbacks,
+                 filters: list[_Filter]) -> None:
+        self.host = host
+        self.info = info
+        self.cb = callbacks
+        self.filters = filters
+        self.req = _Dir(True, filters)
+        self.resp = _Dir(False, filters)   # chain reversed when the response starts
+        self.req_headers: Headers | None = None
+        self.req_trailers: Headers | None = None
+        self.resp_headers: Headers | None = None
+        self.resp_trailers: Headers | None = None
+        self.finished = False
+        self.pending_local: tuple[Any, ...] | None = None
+        self.local_mode = False
+        self.local_headers: Headers | None = None
+        self.local_body = bytearray()
+        self.local_sent = False
+        self.request_body_bytes = 0
+        self.response_body_bytes = 0
+        self.in_call = 0
+
+    # ---------------------------------------------------------------- data for host calls
+    def get_map(self, map_type: int) -> Headers | None:
+        if map_type == abi.MAP_REQUEST_HEADERS:
+            return self.req_headers
+        if map_type == abi.MAP_RESPONSE_HEADERS:
+            return self.resp_headers
+        if map_type == abi.MAP_REQUEST_TRAILERS:
+            return self.req_trailers
+        if map_type == abi.MAP_RESPONSE_TRAILERS:
+            return self.resp_trailers
+        return None
+
+    def get_buffer(self, buf_type: int) -> bytearray | None:
+        if buf_type == abi.BUF_HTTP_REQUEST_BODY:
+            d = self.req
+        elif buf_type == abi.BUF_HTTP_RESPONSE_BODY:
+            d = self.resp
+        else:
+            return None
+        return d.cur if d.cur is not None else d.buf
+
+    # ---------------------------------------------------------------- server entry points
+    def decode_headers(self, headers: Headers, end_stream: bool) -> None:
+        d = self.req
+        if d.started or self.finished:
+            return
+        d.started = True
+        self.req_headers = headers
+        d.hdr_eos = end_stream
+        self._headers_from(d, 0)
+
+    def decode_data(self, data: bytes, end_stream: bool) -> None:
+        d = self.req
+        if d.aborted or self.finished:
+            return
+        self.request_body_bytes += len(data)
+        self._data_from(d, 0, bytearray(data), end_stream)
+
+    def decode_trailers(self, trailers: Headers) -> None:
+        d = self.req
+        if d.aborted or self.finished:
+            return
+        self.req_trailers = trailers
+        self._trailers_from(d, 0)
+
+    def encode_headers(self, headers: Headers, end_stream: bool) -> None:
+        d = self.resp
+        if d.started or self.finished or self.local_mode or self.local_sent:
+            return
+        d.started = True
+        d.chain = self.filters[::-1]
+        self.resp_headers = headers
+        d.hdr_eos = end_stream
+        self._headers_from(d, 0)
+
+    def encode_data(self, data: bytes, end_stream: bool) -> None:
+        d = self.resp
+        if d.aborted or self.finished or self.local_mode or self.local_sent:
+            return
+        self.response_body_bytes += len(data)
+        self._data_from(d, 0, bytearray(data), end_stream)
+
+    def encode_trailers(self, trailers: Headers) -> None:
+        d = self.resp
+        if d.aborted or self.finished or self.local_mode or self.local_sent:
+            return
+        self.resp_trailers = trailers
+        self._trailers_from(d, 0)
+
+    def complete(self) -> None:
+        self._teardown()
+
+    def reset(self) -> None:
+        self._teardown()
+
+    # ---------------------------------------------------------------- calling the guest
+    def _call(self, f: _Filter, d: _Dir, kind: int, a: int, b: int) -> int:
+        """Run one callback of filter f; returns CONTINUE (0) or non-zero for stop."""
+        ex = f.ex
+        if d.is_req:
+            fn = ex.proxy_on_request_headers if kind == HDR else (
+                ex.proxy_on_request_body if kind == DATA else ex.proxy_on_request_trailers)
+        else:
+            fn = ex.proxy_on_response_headers if kind == HDR else (
+                ex.proxy_on_response_body if kind == DATA else ex.proxy_on_response_trailers)
+        if fn is None:
+            return 0
+        vm = f.vm
+        if vm.failed:
+            return self._failed(f, d)
+        prev = vm.cur
+        vm.cur = vm.eff = f.ctx
+        self.in_call += 1
+        try:
+            r = fn(f.id, a, b) if kind != TRL else fn(f.id, a)
+        except GuestTrap as e:
+            vm.cur = vm.eff = prev
+            self.in_call -= 1
+            vm.fail(str(e), _CB_NAMES[d.is_req][kind])
+            return self._failed(f, d)
+        vm.cur = vm.eff = prev
+        self.in_call -= 1
+        if self.pending_local is not None:
+            self._flush_local()
+            return 1
+        return r
+
+    def _failed(self, f: _Filter, d: _Dir) -> int:
+        f.bypass = True
+        if f.plugin.config.failure_policy == "fail_open":
+            return 0
+        self._fail_stream(f, d)
+        return 1
+
+    def _fail_stream(self, f: _Filter, d: _Dir) -> None:
+        self.host.count("wasmetool_failed_streams_total")
+        if self.pending_local is None:
+            self.pending_local = (f.index, 503, FAIL_DETAILS, b"", [], not d.is_req)
+        self._flush_local()
+
+    # ---------------------------------------------------------------- iteration
+    def _deny(self, f: _Filter, d: _Dir) -> None:
+        if f.plugin.config.failure_policy == "fail_open":
+            f.bypass = True
+            return
+        self._fail_stream(f, d)
+
+    def _headers_from(self, d: _Dir, start: int) -> None:
+        chain = d.chain
+        hdrs = self.req_headers if d.is_req else self.resp_headers
+        eos = 1 if d.hdr_eos else 0
+        for i in range(start, len(chain)):
+            f = chain[i]
+            if f.bypass:
+                continue
+            if f.ctx is None:
+                self._deny(f, d)
+                if d.aborted or self.finished:
+                    return
+                continue
+            r = self._call(f, d, HDR, len(hdrs), eos)  # type: ignore[arg-type]
+            if d.aborted or self.finished:
+                return
+            if r:
+                d.stop = i
+                d.kind = HDR
+                return
+        d.emitted = True
+        self._emit_headers(d, hdrs, d.hdr_eos)  # type: ignore[arg-type]
+
+    def _data_from(self, d: _Dir, start: int, chunk: bytearray, eos: bool) -> None:
+        chain = d.chain
+        for i in range(start, len(chain)):
+            if d.stop == i:
+                if d.kind != DATA:
+                    if d.buf is None:
+                        d.buf = chunk
+                    else:
+                        d.buf += chunk
+                    d.buf_eos = eos
+                    return
+                held = d.buf
+                if held is not None:
+                    held += chunk
+                    chunk = held
+                d.buf = None
+                d.stop = -1
+            f = chain[i]
+            if f.bypass or f.ctx is None:
+                continue
+            d.cur = chunk
+            r = self._call(f, d, DATA, len(chunk), 1 if eos else 0)
+            d.cur = None
+            if d.aborted or self.finished:
+                return
+            if r:
+                d.stop = i
+                d.kind = DATA
+                d.buf = chunk
+                d.buf_eos = eos
+                return
+        self._emit_data(d, bytes(chunk), eos)
+
+    def _trailers_from(self, d: _Dir, start: int) -> None:
+        chain = d.chain
+        trls = self.req_trailers if d.is_req else self.resp_trailers
+        i = start
+        while i < len(chain):
+            f = chain[i]
+            if d.stop == i and d.kind != DATA:
+                d.trl_held = True
+                return
+            if f.bypass or f.ctx is None:
+                i += 1
+                continue
+            r = self._call(f, d, TRL, len(trls), 0)  # type: ignore[arg-type]
+            if d.aborted or self.finished:
+                return
+            if d.stop == i:        # this filter was buffering data
+                if r:
+                    d.kind = TRL
+                    d.trl_held = True
+                    return
+                held = d.buf
+                d.buf = None
+                d.stop = -1
+                if held is not None:
+                    self._data_from(d, i + 1, held, False)
+                    if d.aborted or self.finished:
+                        return
+            elif r:
+                d.stop = i
+                d.kind = TRL
+                d.trl_held = True
+                return
+            i += 1
+        d.trl_held = False
+        self._emit_trailers(d, trls)  # type: ignore[arg-type]
+
+    def _resume(self, d: _Dir, i: int) -> None:
+        if self.finished or d.aborted or d.stop != i:
+            return
+        kind = d.kind
+        d.stop = -1
+        buf, beos, trl = d.buf, d.buf_eos, d.trl_held
+        d.buf = None
+        d.trl_held = False
+        if kind == HDR:
+            self._headers_from(d, i + 1)
+            if buf is not None and not (d.aborted or self.finished):
+                self._data_from(d, i, buf, beos)
+            if trl and not (d.aborted or self.finished):
+                self._trailers_from(d, i)
+        elif kind == DATA:
+            if buf is not None:
+                self._data_from(d, i + 1, buf, beos)
+        else:
+            if buf is not None:
+                self._data_from(d, i + 1, buf, False)
+            if not (d.aborted or self.finished):
+                self._trailers_from(d, i + 1)
+
+    # ---------------------------------------------------------------- emission
+    def _emit_headers(self, d: _Dir, hdrs: Headers, eos: bool) -> None:
+        if d.is_req:
+            self.cb.forward_request_headers(hdrs, eos)
+        elif self.local_mode:
+            self.local_headers = hdrs
+            if eos:
+                self._send_local_final()
+        else:
+            self.cb.send_response_headers(hdrs, eos)
+
+    def _emit_data(self, d: _Dir, data: bytes, eos: bool) -> None:
+        if d.is_req:
+            self.cb.forward_request_data(data, eos)
+        elif self.local_mode:
+            self.local_body += data
+            if eos:
+                self._send_local_final()
+        else:
+            self.cb.send_response_data(data, eos)
+
+    def _emit_trailers(self, d: _Dir, trls: Headers) -> None:
+        if d.is_req:
+            self.cb.forward_request_trailers(trls)
+        elif self.local_mode:
+            self._send_local_final()
+        else:
+            self.cb.send_response_trailers(trls)
+
+    # ---------------------------------------------------------------- host-call side
+    def continue_stream(self, ctx: StreamContext, stream_type: int) -> int:
+        if stream_type == abi.STREAM_HTTP_REQUEST:
+            d = self.req
+        elif stream_type == abi.STREAM_HTTP_RESPONSE:
+            d = self.resp
+        else:
+            return abi.BAD_ARGUMENT
+        pos = _position(d, ctx)
+        self.host.dispatcher.call_soon(lambda: self._resume(d, pos))
+        return abi.OK
+
+    def close_stream(self, ctx: StreamContext, stream_type: int) -> int:
+        if stream_type not in (abi.STREAM_HTTP_REQUEST, abi.STREAM_HTTP_RESPONSE):
+            return abi.BAD_ARGUMENT
+        self.host.dispatcher.call_soon(self._close_from_filter)
+        return abi.OK
+
+    def _close_from_filter(self) -> None:
+        if self.finished:
+            return
+        self.req.aborted = self.resp.aborted = True
+        self.cb.reset_stream()
+        self._teardown()
+
+    def send_local_response(self, ctx: StreamContext, status: int, details: bytes, body: bytes,
+                            headers: Headers, grpc_status: int) -> int:
+        if self.finished or self.local_sent or self.local_mode:
+            return abi.OK
+        if self.pending_local is None:
+            in_response = self.resp.started and self.vm_in_response(ctx)
+            self.pending_local = (ctx.index, status, details, body, headers, in_response)
+            if not self.in_call:
+                self.host.dispatcher.call_soon(self._flush_local)
+        return abi.OK
+
+    def vm_in_response(self, ctx: StreamContext) -> bool:
+        return self.resp.started
+
+    def _flush_local(self) -> None:
+        pending = self.pending_local
+        if pending is None or self.finished:
+            return
+        index, status, details, body, headers, _in_resp = pending
+        self.pending_local = None
+        self.info.response_code_details = details.decode("utf-8", "replace")
+        self.host.count("wasmetool_local_replies_total")
+        self.req.aborted = True
+        if self.resp.started:
+            self.resp.aborted = True
+            if not self.resp.emitted:
+                self.local_sent = True
+                self.cb.send_local_reply(status, _local_headers(headers, body), body)
+            else:
+                self.cb.reset_stream()
+                self._teardown()
+            return
+        # through the encode path of the filters up to the one that replied
+        self.local_mode = True
+        chain = [f for f in self.filters[: index + 1] if f.ctx is not None][::-1]
+        d = self.resp = _Dir(False, chain)
+        d.started = True
+        hdrs = [(b":status", str(status).encode())] + _local_headers(headers, body)
+        self.resp_headers = hdrs
+        d.hdr_eos = not body
+        self._headers_from(d, 0)
+        if body and not (d.aborted or self.finished):
+            self._data_from(d, 0, bytearray(body), True)
+
+    def _send_local_final(self) -> None:
+        if self.local_sent:
+            return
+        self.local_sent = True
+        hdrs = self.local_headers or []
+        status = 200
+        out = []
+        for k, v in hdrs:
+            if k == b":status":
+                status = int(v) if v.isdigit() else 200
+            elif not k.startswith(b":"):
+                out.append((k, v))
+        self.cb.send_local_reply(status, out, bytes(self.local_body))
+
+    # ---------------------------------------------------------------- failures elsewhere
+    def on_vm_failed(self, ctx: StreamContext) -> None:
+        """The VM behind one of our filters died outside a stream callback (e.g. in a root
+        callback while this stream waited): apply the plugin's failure policy now."""
+        if self.finished:
+            return
+        for d in (self.req, self.resp):
+            if not d.started:
+                continue
+            pos = _position(d, ctx)
+            if pos >= 0 and d.stop == pos:
+                f = d.chain[pos]
+                if f.bypass:
+                    continue
+                if self._failed(f, d) == 0 and not (d.aborted or self.finished):
+                    self._resume(d, pos)
+                return
+
+    # ---------------------------------------------------------------- teardown
+    def _teardown(self) -> None:
+        if self.finished:
+            return
+        self.finished = True
+        self.info.end_time_ns = self.info.end_time_ns or _now_ns()
+        live = [f for f in self.filters if f.ctx is not None]
+        for f in live:
+            self._plain_call(f, "proxy_on_log")
+        for f in live:
+            self._plain_call(f, "proxy_on_done")
+            self._plain_call(f, "proxy_on_delete")
+            ctx = f.ctx
+            ctx.deleted = True  # type: ignore[union-attr]
+            f.vm.contexts.pop(f.id, None)
+        self.host.stream_finished(self)
+
+    def _plain_call(self, f: _Filter, name: str) -> None:
+        vm = f.vm
+        if vm.failed:
+            return
+        fn = getattr(f.ex, name)
+        if fn is None:
+            return
+        prev = vm.cur
+        vm.cur = vm.eff = f.ctx
+        try:
+            fn(f.id)
+        except GuestTrap as e:
+            vm.fail(str(e), name)
+        finally:
+            vm.cur = vm.eff = prev
+
+
+_CB_NAMES = {
+    True: {HDR: "proxy_on_request_headers", DATA: "proxy_on_request_body",
+           TRL: "proxy_on_request_trailers"},
+    False: {HDR: "proxy_on_response_headers", DATA: "proxy_on_response_body",
+            TRL: "proxy_on_response_trailers"},
+}
+
+
+def _position(d: _Dir, ctx: StreamContext) -> int:
+    for i, f in enumerate(d.chain):
+        if f.ctx is ctx:
+            return i
+    return -2
+
+
+def _local_headers(headers: Headers, body: bytes) -> Headers:
+    out = list(headers)
+    if body:
+        out.append((b"content-length", str(len(body)).encode()))
+        if not any(k == b"content-type" for k, _ in headers):
+            out.append((b"content-type", b"text/plain"))
+    return out
+
+
+def _now_ns() -> int:
+    import time
+    return time.time_ns()

@@ -1,0 +1,73 @@
+"""Bounds-checked access to a guest's linear memory.
+
+The engine is configured with ``memory_may_move = False``, so the base address of a
+linear memory never changes: we keep one writable memoryview over it and only rebuild
+it when an access goes past the size we know (memory.grow only ever adds pages).
+"""
+
+from __future__ import annotations
+
+import struct
+
+import wasmtime
+
+_U32 = struct.Struct("<I")
+_U64 = struct.Struct("<Q")
+
+
+class GuestMemory:
+    __slots__ = ("_mem", "_store", "view", "size")
+
+    def __init__(self, mem: wasmtime.Memory, store: wasmtime.Store) -> None:
+        self._mem = mem
+        self._store = store
+        self.view = memoryview(b"")
+        self.size = 0
+        self.refresh()
+
+    def refresh(self) -> None:
+        size = self._mem.data_len(self._store)
+        if size != self.size or not self.size:
+            self.view = memoryview(self._mem.get_buffer_ptr(self._store, size)).cast("B") \
+                if size else memoryview(bytearray(0))
+            self.size = size
+
+    def close(self) -> None:
+        self.view = memoryview(b"")
+        self.size = 0
+
+    def _ok(self, end: int) -> bool:
+        if end <= self.size:
+            return True
+        self.refresh()
+        return end <= self.size
+
+    def read(self, ptr: int, n: int) -> bytes | None:
+        end = ptr + n
+        if end > self.size and not self._ok(end):
+            return None
+        return bytes(self.view[ptr:end])
+
+    def write(self, ptr: int, data: bytes) -> bool:
+        end = ptr + len(data)
+        if end > self.size and not self._ok(end):
+            return False
+        self.view[ptr:end] = data
+        return True
+
+    def put_u32(self, ptr: int, value: int) -> bool:
+        if ptr + 4 > self.size and not self._ok(ptr + 4):
+            return False
+        _U32.pack_into(self.view, ptr, value & 0xFFFFFFFF)
+        return True
+
+    def put_u64(self, ptr: int, value: int) -> bool:
+        if ptr + 8 > self.size and not self._ok(ptr + 8):
+            return False
+        _U64.pack_into(self.view, ptr, value & 0xFFFFFFFFFFFFFFFF)
+        return True
+
+    def get_u32(self, ptr: int) -> int | None:
+        if ptr + 4 > self.size and not self._ok(ptr + 4):
+            return None
+        return _U32.unpack_from(self.view, ptr)[0]

@@ -1,0 +1,83 @@
+"""Shared data (CAS) and shared queues, scoped by vm_id and shared by every VM of a host."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from wasmetool.host import abi
+
+if TYPE_CHECKING:
+    from wasmetool.host.contexts import RootContext
+    from wasmetool.host.vm import Vm
+
+
+class SharedData:
+    def __init__(self) -> None:
+        self._data: dict[tuple[str, bytes], tuple[bytes, int]] = {}
+        self._cas = 0
+
+    def _next_cas(self) -> int:
+        self._cas = (self._cas + 1) & 0xFFFFFFFF
+        if self._cas == 0:
+            self._cas = 1
+        return self._cas
+
+    def get(self, vm_id: str, key: bytes) -> tuple[bytes, int] | None:
+        return self._data.get((vm_id, key))
+
+    def set(self, vm_id: str, key: bytes, value: bytes, cas: int) -> int:
+        k = (vm_id, key)
+        cur = self._data.get(k)
+        if cas and cur is not None and cur[1] != cas:
+            return abi.CAS_MISMATCH
+        self._data[k] = (value, self._next_cas())
+        return abi.OK
+
+
+class SharedQueue:
+    __slots__ = ("token", "vm_id", "name", "vm", "root", "items")
+
+    def __init__(self, token: int, vm_id: str, name: bytes, vm: Vm, root: RootContext) -> None:
+        self.token = token
+        self.vm_id = vm_id
+        self.name = name
+        self.vm = vm
+        self.root = root
+        self.items: deque[bytes] = deque()
+
+
+class SharedQueues:
+    def __init__(self, notify: Callable[[SharedQueue], None]) -> None:
+        self._by_name: dict[tuple[str, bytes], SharedQueue] = {}
+        self._by_token: dict[int, SharedQueue] = {}
+        self._next = 1
+        self._notify = notify
+
+    def register(self, vm_id: str, name: bytes, vm: Vm, root: RootContext) -> int:
+        q = self._by_name.get((vm_id, name))
+        if q is None:
+            q = SharedQueue(self._next, vm_id, name, vm, root)
+            self._next += 1
+            self._by_name[(vm_id, name)] = q
+            self._by_token[q.token] = q
+        else:
+            q.vm = vm
+            q.root = root
+        return q.token
+
+    def resolve(self, vm_id: str, name: bytes) -> int | None:
+        q = self._by_name.get((vm_id, name))
+        return q.token if q is not None else None
+
+    def get(self, token: int) -> SharedQueue | None:
+        return self._by_token.get(token)
+
+    def enqueue(self, token: int, data: bytes) -> int:
+        q = self._by_token.get(token)
+        if q is None:
+            return abi.NOT_FOUND
+        q.items.append(data)
+        self._notify(q)
+        return abi.OK
