@@ -27,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "wasmetool.cli.build",
     "wasmetool.cli.store",
     "wasmetool.cli.registry",
+    "wasmetool.cli.run",
 )
 
 app = typer.Typer(
