@@ -72,6 +72,7 @@ class RustRoute:
     target: str
     linker: str | None = None        # build-std: the wasm-ld to link with
     wasi_libdir: str | None = None   # build-std: where wasi-libc's libc.a lives
+    version: str = ""                # `rustc -vV` first line, when already known
 
     def cargo_args(self) -> list[str]:
         """Arguments after ``cargo``: a release build for the wasm target."""
@@ -143,10 +144,12 @@ def _prebuilt_target(sysroot: Path) -> str | None:
     return None
 
 
-def _known_target(rustc: str) -> str | None:
-    """The preferred wasm target this rustc can compile for (std or not)."""
-    targets = set(_full_output([rustc, "--print", "target-list"]).split())
-    return next((t for t in TARGETS if t in targets), None)
+def _target_for_release(release: str) -> str | None:
+    """wasm32-wasip1 from Rust 1.78 on; before that the same target was wasm32-wasi."""
+    match = re.match(r"(\d+)\.(\d+)", release)
+    if not match:
+        return None
+    return TARGETS[0] if (int(match[1]), int(match[2])) >= (1, 78) else TARGETS[1]
 
 
 def _wasm_ld(llvm_version: str) -> str | None:
@@ -197,20 +200,24 @@ def discover() -> Discovery:
         target = _prebuilt_target(sysroot) if sysroot else None
         if target:
             return Discovery(RustRoute("prebuilt-std", cargo, rustc, target), ())
+    # No wasm std anywhere: can a rustc build it (-Zbuild-std)?
     for rustc, cargo in candidates:
         sysroot = sysroots[rustc]
-        version = _version_info(rustc)
-        label = f"{rustc} ({version.get('release', 'unknown version')})"
         if sysroot is None:
-            problems.append(f"{label} does not run")
+            problems.append(f"{rustc} does not run")
             continue
         library = sysroot / "lib" / "rustlib" / "src" / "rust" / "library"
-        missing: list[str] = []
         if not (library / "Cargo.lock").is_file():
-            missing.append("its source for -Zbuild-std (rust-src / Debian rust-web-src)")
-        target = _known_target(rustc)
+            problems.append(f"{rustc} has no wasm32-wasip1 standard library "
+                            "(`rustup target add wasm32-wasip1`) and no source to build one "
+                            "(rustup component rust-src / Debian rust-web-src)")
+            continue
+        version = _version_info(rustc)
+        label = f"{rustc} ({version.get('release', 'unknown version')})"
+        missing: list[str] = []
+        target = _target_for_release(version.get("release", ""))
         if target is None:
-            missing.append("a wasm32-wasi target")
+            missing.append("a known version (rustc -vV fails)")
         linker = _wasm_ld(version.get("LLVM version", ""))
         if linker is None:
             missing.append("wasm-ld (Debian lld or lld-22)")
@@ -218,8 +225,9 @@ def discover() -> Discovery:
         if libdir is None:
             missing.append("wasi-libc (Debian wasi-libc)")
         if not missing and target and linker and libdir:
-            return Discovery(RustRoute("build-std", cargo, rustc, target, linker, libdir), ())
-        problems.append(f"{label} has no wasm32-wasip1 standard library and lacks "
+            return Discovery(RustRoute("build-std", cargo, rustc, target, linker, libdir,
+                                       version.get("version", "")), ())
+        problems.append(f"{label} could build the wasm standard library but lacks "
                         + ", ".join(missing))
     problems.append(INSTALL_HINT)
     return Discovery(None, tuple(problems))
@@ -295,11 +303,10 @@ class RustBuilder:
         route = self._discovery.route
         if route is None:
             return "rust:none"
-        parts = ["rust", route.kind, route.target, tool_output([route.rustc, "-V"]),
-                 tool_output([route.cargo, "-V"], env={"RUSTC": route.rustc})]
-        if route.kind == "build-std":
-            parts += [tool_output([route.linker or "wasm-ld", "--version"]),
-                      " ".join(route.cargo_args())]
+        parts = ["rust", route.kind, route.target,
+                 route.version or tool_output([route.rustc, "-V"]),
+                 tool_output([route.cargo, "-V"], env={"RUSTC": route.rustc}),
+                 " ".join(route.cargo_args())]
         return " | ".join(parts)
 
     def cache_inputs(self, src: Path) -> list[Path]:

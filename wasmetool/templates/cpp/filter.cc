@@ -68,7 +68,8 @@ class HelloContext : public Context {
 };
 
 // Tell the SDK which classes to create for the root id "{{ROOT_ID}}" (the
-// root_id of the plugin configuration; an empty root id would match any).
+// root_id / pluginName of the plugin configuration). As this module registers
+// only one filter, the SDK also uses it for any other root id.
 RegisterContextFactory register_hello(CONTEXT_FACTORY(HelloContext), ROOT_FACTORY(HelloRootContext),
                                       "{{ROOT_ID}}");
 

@@ -10,7 +10,8 @@
 //   static RegisterContextFactory register_my_filter(CONTEXT_FACTORY(MyContext),
 //                                                    ROOT_FACTORY(MyRootContext), "my_root_id");
 //
-// An empty root id (the default) matches every plugin that has no factory of its own.
+// An empty root id (the default) matches every plugin that has no factory of its
+// own; a module that registers a single set of factories serves any root id.
 #pragma once
 
 #include <functional>

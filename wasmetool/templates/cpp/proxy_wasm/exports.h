@@ -18,10 +18,15 @@ inline std::string pluginRootId() {
   return root_id;
 }
 
+// The factories registered for `root_id`; else those registered for "" (any
+// root id); else, when the module registers exactly one set, that one - so a
+// single-filter module works whatever root id the proxy configuration uses,
+// as with the Rust and Go SDKs.
 inline const Factories* factoriesFor(std::string_view root_id) {
   auto& registered = factories();
   auto found = registered.find(std::string(root_id));
   if (found == registered.end()) found = registered.find("");
+  if (found == registered.end() && registered.size() == 1) found = registered.begin();
   return found == registered.end() ? nullptr : &found->second;
 }
 

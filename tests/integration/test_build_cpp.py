@@ -1,0 +1,216 @@
+"""C++: `wasmetool init` -> `wasmetool build cpp` (local clang) -> real Envoy 1.40.
+
+Also runs a second filter that exercises more of the header-only SDK (request
+headers, bodies, local responses, shared data with CAS, properties, metrics)
+through Envoy, and checks that a compile error reaches the user as clang
+printed it.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.support.envoy import run_envoy
+from tests.support.plugins import ProxySetup, WasmPlugin
+from tests.support.upstream import run_echo_upstream
+from tests.support.wasmetool_run import wasmetool_command
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("wasmetool-home")
+
+
+def wasmetool(home: Path, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "WASMETOOL_HOME": str(home)}
+    return subprocess.run([*wasmetool_command(), *args], capture_output=True, text=True,
+                          env=env, cwd=cwd, timeout=300, check=False)
+
+
+def init_project(home: Path, directory: Path) -> None:
+    done = wasmetool(home, "init", str(directory), "--language", "cpp", "--disable-prompt")
+    assert done.returncode == 0, done.stderr
+
+
+def build(home: Path, directory: Path, tag: str, out: Path) -> subprocess.CompletedProcess[str]:
+    return wasmetool(home, "build", "cpp", str(directory), "-t", tag, "--out", str(out))
+
+
+def get(url: str, path: str = "/", method: str = "GET", body: bytes | None = None,
+        headers: dict[str, str] | None = None) -> tuple[int, http.client.HTTPMessage, bytes]:
+    host, port = url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        connection.request(method, path, body=body, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, response.headers, response.read()
+    finally:
+        connection.close()
+
+
+def hello_through_envoy(wasm: Path, workdir: Path, configuration: str | None) -> tuple[list[str], str]:
+    with run_echo_upstream() as upstream:
+        setup = ProxySetup(upstream=upstream.url, http_filters=[WasmPlugin(
+            name="hello", wasm=wasm, root_id="hello_root", configuration=configuration)])
+        with run_envoy(setup, workdir) as envoy:
+            status, headers, _ = get(envoy.url, "/greeting?x=1")
+            assert status == 200
+            return headers.get_all("hello") or [], envoy.logs()
+
+
+def test_template_builds_and_adds_hello_header_in_envoy(home: Path, tmp_path: Path) -> None:
+    project = tmp_path / "cpp-hello"
+    init_project(home, project)
+    assert (project / "proxy_wasm" / "proxy_wasm.h").is_file()
+    assert json.loads((project / "runtime-config.json").read_text())["config"]["rootIds"] == ["hello_root"]
+    wasm = tmp_path / "hello.wasm"
+    done = build(home, project, "test/cpp:v1", wasm)
+    assert done.returncode == 0, done.stderr
+    assert "stored test/cpp:v1" in done.stdout
+
+    values, logs = hello_through_envoy(wasm, tmp_path / "envoy-default", None)
+    assert values == ["world"]
+    assert "GET /greeting?x=1" in logs  # the per-request info log
+    values, _ = hello_through_envoy(wasm, tmp_path / "envoy-config", "  from-config\n")
+    assert values == ["from-config"]
+
+    again = build(home, project, "test/cpp:v1", wasm)
+    assert again.returncode == 0, again.stderr
+    assert "cached" in again.stdout
+
+
+def test_compile_error_is_shown_as_clang_printed_it(home: Path, tmp_path: Path) -> None:
+    project = tmp_path / "broken"
+    init_project(home, project)
+    source = project / "filter.cc"
+    source.write_text(source.read_text() + "\nint broken() { return undeclared_name; }\n")
+    done = build(home, project, "test/broken:v1", tmp_path / "broken.wasm")
+    assert done.returncode == 1
+    assert "filter.cc:" in done.stderr and "undeclared_name" in done.stderr
+    assert "error:" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "broken.wasm").exists()
+
+
+# A filter touching more of the SDK than the template: request headers (get,
+# add, replace, remove, pairs), a local response, request body rewrite, shared
+# data with compare-and-swap, properties, a counter metric, response headers.
+SDK_TOUR = r"""
+#include <cctype>
+#include <string>
+
+#include "proxy_wasm/proxy_wasm.h"
+
+class TourRoot : public RootContext {
+ public:
+  TourRoot(uint32_t id, std::string_view root_id) : RootContext(id, root_id) {}
+  bool onConfigure(size_t) override {
+    return defineMetric(MetricType::Counter, "sdk_tour_requests", &requests_metric) == WasmResult::Ok;
+  }
+  uint32_t requests_metric = 0;
+};
+
+class TourContext : public Context {
+ public:
+  TourContext(uint32_t id, RootContext* root) : Context(id, root) {}
+
+  FilterHeadersStatus onRequestHeaders(uint32_t headers, bool) override {
+    if (!getRequestHeader("x-deny")->view().empty()) {
+      sendLocalResponse(403, "denied_by_sdk_tour", "denied by sdk tour\n",
+                        {{"x-denied-by", "sdk-tour"}});
+      return FilterHeadersStatus::StopIteration;
+    }
+    // A request counter shared by every context of this VM, updated with CAS.
+    uint64_t count = 0;
+    for (int attempt = 0; attempt < 10; ++attempt) {
+      WasmDataPtr value;
+      uint32_t cas = 0;
+      count = getSharedData("sdk_tour_count", &value, &cas) == WasmResult::Ok
+                  ? std::stoull(value->toString()) + 1 : 1;
+      if (setSharedData("sdk_tour_count", std::to_string(count), cas) == WasmResult::Ok) break;
+    }
+    count_ = std::to_string(count);
+    auto* tour_root = static_cast<TourRoot*>(root());
+    incrementMetric(tour_root->requests_metric, 1);
+
+    replaceRequestHeader("x-count", count_);
+    removeRequestHeader("x-remove-me");
+    addRequestHeader("x-header-count", std::to_string(headers));
+    addRequestHeader("x-pairs-count", std::to_string(getRequestHeaderPairs()->pairs().size()));
+    std::string path;
+    if (getValue({"request", "path"}, &path)) addRequestHeader("x-path-property", path);
+    std::string root_id;
+    if (getValue({"plugin_root_id"}, &root_id)) addRequestHeader("x-root-id", root_id);
+    return FilterHeadersStatus::Continue;
+  }
+
+  FilterDataStatus onRequestBody(size_t body_size, bool end_of_stream) override {
+    if (!end_of_stream) return FilterDataStatus::StopIterationAndBuffer;
+    std::string body = getBufferBytes(WasmBufferType::HttpRequestBody, 0, body_size)->toString();
+    for (char& c : body) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    setBuffer(WasmBufferType::HttpRequestBody, 0, body_size, body);
+    return FilterDataStatus::Continue;
+  }
+
+  FilterHeadersStatus onResponseHeaders(uint32_t, bool) override {
+    addResponseHeader("x-request-count", count_);
+    addResponseHeader("x-saw-upstream", getResponseHeader("x-upstream-name")->toString());
+    return FilterHeadersStatus::Continue;
+  }
+
+ private:
+  std::string count_;
+};
+
+static RegisterContextFactory register_tour(CONTEXT_FACTORY(TourContext), ROOT_FACTORY(TourRoot),
+                                            "tour_root");
+"""
+
+
+def test_sdk_tour_filter_in_envoy(home: Path, tmp_path: Path) -> None:
+    project = tmp_path / "sdk-tour"
+    init_project(home, project)
+    (project / "filter.cc").write_text(SDK_TOUR)
+    wasm = tmp_path / "tour.wasm"
+    done = build(home, project, "test/sdk-tour:v1", wasm)
+    assert done.returncode == 0, done.stderr
+
+    with run_echo_upstream() as upstream:
+        setup = ProxySetup(upstream=upstream.url, http_filters=[WasmPlugin(
+            name="tour", wasm=wasm, root_id="tour_root")])
+        with run_envoy(setup, tmp_path / "envoy") as envoy:
+            status, headers, body = get(envoy.url, "/first", headers={
+                "x-remove-me": "1", "x-count": "client-value"})
+            assert status == 200
+            assert headers["x-request-count"] == "1"
+            assert headers["x-saw-upstream"] == upstream.name
+            seen = dict(json.loads(body)["headers"])
+            assert seen["x-count"] == "1"            # replaced, not the client's value
+            assert "x-remove-me" not in seen
+            assert seen["x-path-property"] == "/first"
+            assert seen["x-root-id"] == "tour_root"
+            assert int(seen["x-header-count"]) == int(seen["x-pairs-count"]) >= 4
+
+            status, headers, body = get(envoy.url, "/second", method="POST", body=b"shout it",
+                                        headers={"content-type": "text/plain"})
+            assert status == 200
+            assert headers["x-request-count"] == "2"   # shared data kept the count
+            assert json.loads(body)["body"] == "SHOUT IT"
+
+            status, headers, body = get(envoy.url, "/third", headers={"x-deny": "yes"})
+            assert status == 403
+            assert headers["x-denied-by"] == "sdk-tour"
+            assert body == b"denied by sdk tour\n"
+            requests_seen = len(upstream.requests)
+            assert requests_seen == 2                  # the denied request never left Envoy
+
+            stats = envoy.admin("/stats?filter=sdk_tour_requests")
+            assert stats.strip().endswith(": 2"), stats
