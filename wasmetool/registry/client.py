@@ -141,10 +141,14 @@ class RegistryClient:
     """One registry, one keep-alive session, cached auth per scope."""
 
     def __init__(self, registry: str, *, credentials: Credentials | None = None,
-                 transport: TransportOptions | None = None) -> None:
+                 transport: TransportOptions | None = None,
+                 credential_source: Callable[[], Credentials | None] | None = None) -> None:
+        """``credential_source`` is asked only when the registry first asks for auth,
+        so open registries never cost a keyring lookup."""
         self.registry = registry
         self.host = api_host(registry)
-        self.credentials = credentials
+        self._credentials = credentials
+        self._credential_source = None if credentials is not None else credential_source
         self.transport = transport or TransportOptions()
         self.stats = TransferStats()
         self.session = requests.Session()
@@ -169,6 +173,13 @@ class RegistryClient:
             self._scheme = None          # loopback: decided by the first request
         self._basic: str | None = None   # Authorization value once Basic is known
         self._tokens: dict[str, str] = {}
+
+    @property
+    def credentials(self) -> Credentials | None:
+        if self._credential_source is not None:
+            self._credentials = self._credential_source()
+            self._credential_source = None
+        return self._credentials
 
     # -- plumbing --------------------------------------------------------------
 
@@ -460,16 +471,21 @@ class RegistryClient:
             if response.status_code != 200:
                 raise self.fail(response, f"blob {digest[:19]} of {repository}", repository)
             hasher = hashlib.sha256()
-            buffer = bytearray()
+            # Preallocated: growing a bytearray chunk by chunk re-copies large blobs.
+            buffer = bytearray(limit)
+            view = memoryview(buffer)
+            received = 0
             try:
                 for chunk in response.iter_content(CHUNK):
-                    buffer += chunk
-                    if len(buffer) > limit:
+                    end = received + len(chunk)
+                    if end > limit:
                         raise WasmetoolError(
                             f"blob {digest[:19]} from {self.registry} is larger than its "
                             f"descriptor says ({size} bytes)",
                             "the registry sent unexpected data; nothing was stored",
                         )
+                    view[received:end] = chunk
+                    received = end
                     hasher.update(chunk)
                     if progress:
                         progress(len(chunk))
@@ -479,15 +495,16 @@ class RegistryClient:
         finally:
             response.close()
         actual = "sha256:" + hasher.hexdigest()
-        if actual != digest or len(buffer) != size:
+        if actual != digest or received != size:
             raise WasmetoolError(
                 f"blob {digest[:19]} from {self.registry} does not match its digest "
-                f"(got {actual[:19]}, {len(buffer)} bytes)",
+                f"(got {actual[:19]}, {received} bytes)",
                 "the registry content is corrupt or was tampered with; nothing was stored",
             )
         self.stats.downloaded += 1
-        self.stats.bytes_received += len(buffer)
-        return bytes(buffer)
+        self.stats.bytes_received += received
+        view.release()
+        return bytes(buffer) if len(buffer) < CHUNK else buffer  # type: ignore[return-value]
 
     def get_manifest(self, repository: str, reference: str, scope: str) -> tuple[bytes, str, str]:
         """(raw bytes, media type, digest) of a manifest, verified against its digest.

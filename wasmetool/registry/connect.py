@@ -31,8 +31,12 @@ def explicit_credentials(username: str | None, password: str | None) -> Credenti
 def open_client(registry: str, *, username: str | None = None, password: str | None = None,
                 transport: TransportOptions | None = None) -> RegistryClient:
     credentials = explicit_credentials(username, password)
-    if credentials is None:
-        credentials, source = find_credentials(registry)
-        if credentials is not None:
+
+    def lookup() -> Credentials | None:
+        found, source = find_credentials(registry)
+        if found is not None:
             log.debug("using credentials for %s from %s", registry, source)
-    return RegistryClient(registry, credentials=credentials, transport=transport)
+        return found
+
+    return RegistryClient(registry, credentials=credentials, transport=transport,
+                          credential_source=lookup)
