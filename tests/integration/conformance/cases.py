@@ -178,6 +178,11 @@ HTTP_CALL = Case(
     _http_call_setup,
     [Request(path="/call"), Request(path="/dead"), Request(path="/unknown")],
     _check_http_call,
+    xfail_wasmetool=(
+        "host gap: a proxy_http_call whose cluster refuses the connection is reported as a "
+        "failed call (num_headers=0); Envoy answers it as a response: :status 503, body "
+        "'upstream connect error or disconnect/reset before headers. reset reason: remote "
+        "connection failure'"),
 )
 
 
@@ -202,6 +207,10 @@ PROPERTIES = Case(
     [Request(path="/props/a?b=c", headers={"x-prop-in": "prop-value",
                                             "referer": "http://ref.test/"})],
     _check_properties,
+    xfail_wasmetool=(
+        "host gap: in on_response_headers, properties response.code_details "
+        "('via_upstream' in Envoy) and upstream.address ('127.0.0.1:<port>') answer "
+        "NOT_FOUND"),
 )
 
 
