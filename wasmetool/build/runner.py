@@ -68,6 +68,14 @@ class SubprocessRunner:
         code = process.wait()
         if code != 0:
             raise BuildFailed(
-                f"{Path(command[0]).name} exited with status {code}",
+                f"{_tool_name(command)} exited with status {code}",
                 "its messages are shown above",
             )
+
+
+def _tool_name(command: list[str]) -> str:
+    """`go`, or `asc` for `node .../asc.js` (name the compiler, not its interpreter)."""
+    name = Path(command[0]).name
+    if name in ("node", "nodejs") and len(command) > 1 and not command[1].startswith("-"):
+        return Path(command[1]).stem
+    return name
