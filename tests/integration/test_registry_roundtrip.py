@@ -204,3 +204,17 @@ def test_pull_refuses_a_non_filter_image(cli, registry: RegistryServer) -> None:
     result = cli("pull", f"{registry.host}/team/plain:v1")
     assert result.code == 1 and "not a wasm filter" in result.err
     assert _store_files() == before
+
+
+def test_list_remote_tags(cli, registry: RegistryServer) -> None:
+    for tag in ("v1", "v2"):
+        _build(f"{registry.host}/team/listed:{tag}")
+        assert cli("push", f"{registry.host}/team/listed:{tag}").code == 0
+    table = cli("list", "--remote", f"{registry.host}/team/listed")
+    assert table.code == 0, table.err
+    assert [line.split() for line in table.out.splitlines()] == [
+        ["NAME", "TAG"], [f"{registry.host}/team/listed", "v1"], [f"{registry.host}/team/listed", "v2"]]
+    data = json.loads(cli("list", "--remote", f"{registry.host}/team/listed", "-o", "json").out)
+    assert [item["tag"] for item in data] == ["v1", "v2"]
+    missing = cli("list", "--remote", f"{registry.host}/team/unknown")
+    assert missing.code == 1 and "does not exist" in missing.err

@@ -189,6 +189,26 @@ def pull(
     print(f"digest: {result.digest}")
 
 
+def print_remote_tags(repo: str, output: str) -> None:
+    """`wasmetool list --remote REPO`: the tags of a registry repository.
+
+    Credentials come from `wasmetool login` or Docker's config.json; loopback
+    registries are reached over plain HTTP unless they speak TLS.
+    """
+    from wasmetool.cli.output import print_table
+    from wasmetool.oci.reference import parse_reference
+    from wasmetool.registry.remote import list_remote_tags
+
+    check_output(output)
+    ref = parse_reference(repo)
+    tags = list_remote_tags(ref)
+    if output == "json":
+        print_json([{"ref": str(ref.with_tag(tag)), "name": ref.familiar_name, "tag": tag}
+                    for tag in tags])
+        return
+    print_table(["NAME", "TAG"], [[ref.familiar_name, tag] for tag in tags])
+
+
 def register(app: typer.Typer) -> None:
     app.command("login")(login)
     app.command("logout")(logout)

@@ -21,6 +21,9 @@ TAG_WIDTH = 32  # wasme truncated longer tags unless --wide
 def list_images(
     wide: bool = typer.Option(False, "--wide", "-w", help="Show full tags, digests and the store path."),
     output: str = output_option(),
+    remote: str | None = typer.Option(
+        None, "--remote", metavar="REPO", help="List the tags of a registry repository instead."
+    ),
 ) -> None:
     """List the filters in the local store.
 
@@ -29,6 +32,11 @@ def list_images(
 
     Example: wasmetool list --wide
     """
+    if remote is not None:
+        from wasmetool.cli.registry import print_remote_tags
+
+        print_remote_tags(remote, output)
+        return
     from wasmetool.store import Store
 
     check_output(output)
