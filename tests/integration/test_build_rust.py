@@ -1,0 +1,113 @@
+"""Rust: `wasmetool init` -> `wasmetool build rust` (local toolchain) -> real Envoy 1.40.
+
+The first build in a fresh WASMETOOL_HOME is a cold one: crates come from
+crates.io and, on the Debian route, cargo compiles the standard library for
+wasm32-wasip1 (about a minute on two cores). Later builds in the same home reuse
+both from wasmetool's cache directory.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.support.envoy import run_envoy
+from tests.support.plugins import ProxySetup, WasmPlugin
+from tests.support.upstream import run_echo_upstream
+from tests.support.wasmetool_run import wasmetool_command
+from wasmetool.build.rust import RustBuilder
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("wasmetool-home")
+
+
+def wasmetool(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "WASMETOOL_HOME": str(home)}
+    return subprocess.run([*wasmetool_command(), *args], capture_output=True, text=True,
+                          env=env, timeout=600, check=False)
+
+
+def init_project(home: Path, directory: Path) -> None:
+    done = wasmetool(home, "init", str(directory), "--language", "rust", "--disable-prompt")
+    assert done.returncode == 0, done.stderr
+
+
+def build(home: Path, directory: Path, tag: str, out: Path) -> subprocess.CompletedProcess[str]:
+    return wasmetool(home, "build", "rust", str(directory), "-t", tag, "--out", str(out))
+
+
+def hello_through_envoy(wasm: Path, workdir: Path, configuration: str | None) -> tuple[list[str], str]:
+    with run_echo_upstream() as upstream:
+        setup = ProxySetup(upstream=upstream.url, http_filters=[WasmPlugin(
+            name="hello", wasm=wasm, root_id="hello_root", configuration=configuration)])
+        with run_envoy(setup, workdir) as envoy:
+            host, port = envoy.url.removeprefix("http://").split(":")
+            connection = http.client.HTTPConnection(host, int(port), timeout=10)
+            try:
+                connection.request("GET", "/greeting?x=1")
+                response = connection.getresponse()
+                response.read()
+                assert response.status == 200
+                return response.headers.get_all("hello") or [], envoy.logs()
+            finally:
+                connection.close()
+
+
+def test_local_toolchain_is_found() -> None:
+    builder = RustBuilder()
+    assert builder.missing_local_tools(Path(".")) == []
+    route = builder.route()
+    assert route is not None and route.target == "wasm32-wasip1"
+
+
+def test_template_builds_and_adds_hello_header_in_envoy(home: Path, tmp_path: Path) -> None:
+    project = tmp_path / "rust-hello"
+    init_project(home, project)
+    cargo_toml = (project / "Cargo.toml").read_text()
+    assert 'name = "rust-hello"' in cargo_toml and 'crate-type = ["cdylib"]' in cargo_toml
+    assert 'name = "rust-hello"' in (project / "Cargo.lock").read_text()
+    assert json.loads((project / "runtime-config.json").read_text())["config"]["rootIds"] == ["hello_root"]
+
+    wasm = tmp_path / "hello.wasm"
+    done = build(home, project, "test/rust:v1", wasm)
+    assert done.returncode == 0, done.stderr
+    assert "stored test/rust:v1" in done.stdout
+    # Cargo's caches live in wasmetool's cache directory, not in the project.
+    assert (home / "cache" / "rust" / "cargo-home" / "registry").is_dir()
+    assert not (project / "target").exists()
+
+    values, logs = hello_through_envoy(wasm, tmp_path / "envoy-default", None)
+    assert values == ["world"]
+    assert "GET /greeting?x=1" in logs  # the per-request info log
+    values, _ = hello_through_envoy(wasm, tmp_path / "envoy-config", "from-config")
+    assert values == ["from-config"]
+
+    # Cargo may rewrite the template's Cargo.lock once (it sorts the packages by
+    # name and the project's own name sorts anywhere); from then on an unchanged
+    # project is answered from the build cache.
+    assert build(home, project, "test/rust:v1", wasm).returncode == 0
+    again = build(home, project, "test/rust:v1", wasm)
+    assert again.returncode == 0, again.stderr
+    assert "cached" in again.stdout
+
+
+def test_compile_error_is_shown_as_rustc_printed_it(home: Path, tmp_path: Path) -> None:
+    project = tmp_path / "broken"
+    init_project(home, project)
+    lib = project / "src" / "lib.rs"
+    lib.write_text(lib.read_text() + "\nfn broken() -> u32 { undeclared_name }\n")
+    done = build(home, project, "test/broken:v1", tmp_path / "broken.wasm")
+    assert done.returncode == 1
+    assert "undeclared_name" in done.stderr and "src/lib.rs" in done.stderr
+    assert "error:" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "broken.wasm").exists()
