@@ -156,3 +156,15 @@ def test_token_service_was_used(registry: RegistryServer, run) -> None:
     scopes = [r["path"] for r in registry.token_server.requests if r["has_auth"]]
     assert any("scope=repository%3Ateam%2Ftoken%3Apull%2Cpush" in p
                or "scope=repository:team/token:pull,push" in p for p in scopes)
+
+
+@pytest.mark.parametrize("registry", ["token"], indirect=True)
+def test_docker_identity_token_is_exchanged_as_a_refresh_token(
+        registry: RegistryServer, run, no_docker_config: Path) -> None:
+    assert registry.token_server is not None
+    (no_docker_config / "config.json").write_text(json.dumps(
+        {"auths": {registry.host: {"auth": "", "identitytoken": registry.password}}}))
+    ref = f"{registry.host}/team/identity:v1"
+    _build(ref)
+    assert run("push", ref).code == 0
+    assert any(r.get("grant_type") == "refresh_token" for r in registry.token_server.requests)

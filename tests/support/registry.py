@@ -229,6 +229,27 @@ class TokenServer:
                 self.end_headers()
                 self.wfile.write(body)
 
+            def do_POST(self) -> None:  # noqa: N802
+                # OAuth2 refresh-token grant (Docker's "identitytoken"); the
+                # password doubles as the refresh token here.
+                length = int(self.headers.get("Content-Length") or 0)
+                form = parse_qs(self.rfile.read(length).decode())
+                server.requests.append({"path": self.path, "has_auth": False,
+                                        "grant_type": form.get("grant_type", [""])[0]})
+                if (form.get("grant_type") != ["refresh_token"]
+                        or form.get("refresh_token") != [server.password]):
+                    self.send_response(401)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                body = json.dumps({"access_token": server.issue(form.get("scope", [])),
+                                   "expires_in": 300}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.port = int(self._httpd.server_address[1])
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)

@@ -34,7 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urlencode, urljoin
 
 import requests
 
@@ -42,7 +42,7 @@ from wasmetool import __version__
 from wasmetool.errors import WasmetoolError
 from wasmetool.oci import mediatypes as mt
 from wasmetool.registry.auth import Challenge, basic_header, parse_challenge
-from wasmetool.registry.credentials import Credentials
+from wasmetool.registry.credentials import IDENTITY_TOKEN_USER, Credentials
 
 log = logging.getLogger(__name__)
 
@@ -327,11 +327,20 @@ class RegistryClient:
         if wanted:
             params["scope"] = wanted
         headers = {}
-        if self.credentials is not None:
-            headers["Authorization"] = basic_header(self.credentials)
-        query = "&".join(f"{k}={requests.utils.quote(v, safe=':,/')}" for k, v in params.items())
-        response = self._send("GET", realm + ("&" if "?" in realm else "?") + query,
-                              headers, None, False)
+        credentials = self.credentials
+        if credentials is not None and credentials.username == IDENTITY_TOKEN_USER:
+            # Docker's identity tokens (config.json "identitytoken") are OAuth2
+            # refresh tokens: exchange them with a POST, as Docker does.
+            form = dict(params, grant_type="refresh_token", refresh_token=credentials.password,
+                        client_id="wasmetool")
+            response = self._send("POST", realm, {"Content-Type": "application/x-www-form-urlencoded"},
+                                  urlencode(form).encode(), False)
+        else:
+            if credentials is not None:
+                headers["Authorization"] = basic_header(credentials)
+            query = urlencode(params, safe=":,/")
+            response = self._send("GET", realm + ("&" if "?" in realm else "?") + query,
+                                  headers, None, False)
         if response.status_code in (401, 403):
             if self.credentials is None:
                 return None
@@ -450,10 +459,13 @@ class RegistryClient:
                 if progress:
                     progress(len(data))
                 return
-            # An upload session can expire between POST and PUT; start a new one.
-            if response.status_code == 404 and attempt < self.transport.retries:
-                continue
             codes = [code for code, _ in _error_codes(response)]
+            # An upload session can expire or break between POST and PUT (or after a
+            # retried 5xx); start a new one.
+            if attempt < self.transport.retries and (
+                    response.status_code == 404
+                    or "BLOB_UPLOAD_INVALID" in codes or "BLOB_UPLOAD_UNKNOWN" in codes):
+                continue
             if "DIGEST_INVALID" in codes:
                 raise WasmetoolError(
                     f"{self.registry} computed a different digest for blob {digest[:19]}",

@@ -41,6 +41,7 @@ _DOCKER_HUB_ALIASES = {
     "docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com",
 }
 _DOCKER_HUB_CONFIG_KEY = "https://index.docker.io/v1/"
+IDENTITY_TOKEN_USER = "<token>"  # Docker's marker for an OAuth2 refresh token as password
 
 
 @dataclass(frozen=True)
@@ -216,7 +217,7 @@ def docker_credentials(server: str) -> Credentials | None:
                 return Credentials(str(entry["username"]), str(entry["password"]))
             if entry.get("identitytoken"):
                 # Docker's convention: an identity token is sent as the password of "<token>".
-                return Credentials("<token>", str(entry["identitytoken"]))
+                return Credentials(IDENTITY_TOKEN_USER, str(entry["identitytoken"]))
     store = config.get("credsStore")
     if isinstance(store, str) and store:
         for name in names[:1]:
