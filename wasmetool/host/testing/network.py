@@ -1,0 +1,61 @@
+"""TcpEmulator: run TCP connections through network filters with no sockets."""
+
+from __future__ import annotations
+
+from wasmetool.host.stream_info import StreamInfo
+from wasmetool.host.testing.root import HostEmulator, _b
+
+
+class TcpSession:
+    def __init__(self, emu: TcpEmulator, info: StreamInfo | None = None) -> None:
+        self.emu = emu
+        self.upstream = b""          # what the filters let through to the upstream
+        self.downstream = b""        # what the filters let through back to the client
+        self.upstream_end = False
+        self.downstream_end = False
+        self.closed = False
+        self.info = info or StreamInfo(("127.0.0.1", 40000), ("127.0.0.1", 9000), 1,
+                                       protocol="")
+        self.conn = emu.host.new_connection(self.info, self)
+        self.conn.on_new_connection()
+        emu.dispatcher.run_pending()
+
+    # ConnectionCallbacks
+    def write_upstream(self, data: bytes, end_stream: bool) -> None:
+        self.upstream += data
+        self.upstream_end = end_stream
+
+    def write_downstream(self, data: bytes, end_stream: bool) -> None:
+        self.downstream += data
+        self.downstream_end = end_stream
+
+    def close(self) -> None:
+        self.closed = True
+
+    # driving
+    def client_sends(self, data: bytes | str, end_stream: bool = False) -> TcpSession:
+        self.conn.downstream_data(_b(data), end_stream)
+        self.emu.dispatcher.run_pending()
+        return self
+
+    def upstream_sends(self, data: bytes | str, end_stream: bool = False) -> TcpSession:
+        self.conn.upstream_data(_b(data), end_stream)
+        self.emu.dispatcher.run_pending()
+        return self
+
+    def upstream_closes(self) -> TcpSession:
+        self.conn.upstream_closed()
+        self.emu.dispatcher.run_pending()
+        return self
+
+    def client_closes(self) -> TcpSession:
+        self.conn.downstream_closed()
+        self.emu.dispatcher.run_pending()
+        return self
+
+
+class TcpEmulator(HostEmulator):
+    kind = "network"
+
+    def connect(self, info: StreamInfo | None = None) -> TcpSession:
+        return TcpSession(self, info)
