@@ -79,7 +79,6 @@ def push_image(store: Store, source: Reference | str, target: Reference | str | 
                 "the registry rewrote the manifest; pull by tag to get its version",
             )
         stats = client.stats
-    pushed = dst.with_digest(content.digest) if dst.tag else dst
-    return PushResult(ref=pushed, digest=content.digest, media_type=content.media_type,
+    return PushResult(ref=dst, digest=content.digest, media_type=content.media_type,
                       format=content.format, uploaded=stats.uploaded, skipped=stats.skipped,
                       bytes_sent=stats.bytes_sent)
