@@ -12,12 +12,14 @@ import http.client
 import json
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
 from tests.support.envoy import run_envoy
 from tests.support.plugins import ProxySetup, WasmPlugin
+from tests.support.ports import wait_until
 from tests.support.upstream import run_echo_upstream
 from tests.support.wasmetool_run import wasmetool_command
 
@@ -214,3 +216,108 @@ def test_sdk_tour_filter_in_envoy(home: Path, tmp_path: Path) -> None:
 
             stats = envoy.admin("/stats?filter=sdk_tour_requests")
             assert stats.strip().endswith(": 2"), stats
+
+
+# Callouts and timers: an HTTP call to a named cluster that pauses the request
+# until the answer arrives, a tick that counts into shared data, a shared queue
+# drained by the root context, and LOG_* level filtering.
+SDK_CALLOUTS = r"""
+#include <string>
+
+#include "proxy_wasm/proxy_wasm.h"
+
+class CalloutRoot : public RootContext {
+ public:
+  CalloutRoot(uint32_t id, std::string_view root_id) : RootContext(id, root_id) {}
+  bool onStart(size_t) override {
+    registerSharedQueue("callout_queue", &queue_);
+    setTickPeriodMilliseconds(20);
+    return true;
+  }
+  void onTick() override {
+    WasmDataPtr value;
+    uint32_t cas = 0;
+    uint64_t ticks = getSharedData("callout_ticks", &value, &cas) == WasmResult::Ok
+                         ? std::stoull(value->toString()) : 0;
+    setSharedData("callout_ticks", std::to_string(ticks + 1), cas);
+  }
+  void onQueueReady(uint32_t token) override {
+    WasmDataPtr item;
+    while (dequeueSharedQueue(token, &item) == WasmResult::Ok) {
+      LOG_INFO("dequeued " + item->toString());
+    }
+  }
+
+ private:
+  uint32_t queue_ = 0;
+};
+
+class CalloutContext : public Context {
+ public:
+  CalloutContext(uint32_t id, RootContext* root) : Context(id, root) {}
+
+  FilterHeadersStatus onRequestHeaders(uint32_t, bool) override {
+    uint32_t queue = 0;
+    if (resolveSharedQueue("", "callout_queue", &queue) == WasmResult::Ok) {
+      enqueueSharedQueue(queue, getRequestHeader(":path")->toString());
+    }
+    LOG_TRACE("this trace line is below the log level");
+    const uint32_t context_id = id();
+    WasmResult result = root()->httpCall(
+        "callout", {{":method", "GET"}, {":path", "/callout"}, {":authority", "callout"}}, "", {},
+        5000, [context_id](uint32_t headers, size_t body_size, uint32_t) {
+          // The answer arrives on the root context; act on the paused request.
+          Context* context = getContext(context_id);
+          if (context == nullptr) return;
+          context->setEffectiveContext();
+          if (headers == 0) {
+            sendLocalResponse(502, "callout_failed", "callout failed\n", {});
+            return;
+          }
+          addRequestHeader("x-callout-upstream",
+                           getHeaderMapValue(WasmHeaderMapType::HttpCallResponseHeaders,
+                                             "x-upstream-name")->toString());
+          addRequestHeader("x-callout-body-bytes", std::to_string(body_size));
+          continueRequest();
+        });
+    if (result != WasmResult::Ok) {
+      sendLocalResponse(500, "callout_not_sent", toString(result), {});
+      return FilterHeadersStatus::StopIteration;
+    }
+    return FilterHeadersStatus::StopIteration;
+  }
+
+  FilterHeadersStatus onResponseHeaders(uint32_t, bool) override {
+    addResponseHeader("x-ticks", getSharedDataValue("callout_ticks")->toString());
+    return FilterHeadersStatus::Continue;
+  }
+};
+
+static RegisterContextFactory register_callouts(CONTEXT_FACTORY(CalloutContext),
+                                                ROOT_FACTORY(CalloutRoot));
+"""
+
+
+def test_sdk_callouts_ticks_and_queues_in_envoy(home: Path, tmp_path: Path) -> None:
+    project = tmp_path / "sdk-callouts"
+    init_project(home, project)
+    (project / "filter.cc").write_text(SDK_CALLOUTS)
+    wasm = tmp_path / "callouts.wasm"
+    done = build(home, project, "test/sdk-callouts:v1", wasm)
+    assert done.returncode == 0, done.stderr
+
+    with run_echo_upstream() as upstream, run_echo_upstream("callout-service") as callout:
+        setup = ProxySetup(upstream=upstream.url, clusters={"callout": callout.url},
+                           http_filters=[WasmPlugin(name="callouts", wasm=wasm,
+                                                    root_id="any_root")])
+        with run_envoy(setup, tmp_path / "envoy") as envoy:
+            time.sleep(0.2)  # a few ticks
+            status, headers, body = get(envoy.url, "/paused")
+            assert status == 200
+            seen = dict(json.loads(body)["headers"])
+            assert seen["x-callout-upstream"] == "callout-service"
+            assert int(seen["x-callout-body-bytes"]) > 0
+            assert [r["path"] for r in callout.requests] == ["/callout"]
+            assert int(headers["x-ticks"]) > 0
+            wait_until(lambda: "dequeued /paused" in envoy.logs(), 5, what="queue log")
+            assert "below the log level" not in envoy.logs()
