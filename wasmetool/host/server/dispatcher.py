@@ -106,6 +106,8 @@ class AsyncioDispatcher:
             return
         if timeout_ms > 0:
             call.timer = self.loop.call_later(timeout_ms / 1000.0, call.timeout)
+        if body and not any(name == b"content-length" for name, _ in headers):
+            headers = [*headers, (b"content-length", str(len(body)).encode())]
         request = pool.acquire(call)
         call.request = request
         try:
