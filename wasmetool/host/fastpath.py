@@ -24,6 +24,8 @@ from typing import Any
 
 import wasmtime
 
+from wasmetool.host.engine import CLOCK
+
 try:  # private, version-pinned (wasmtime 50.x)
     from wasmtime import _bindings as _ffi
 
@@ -94,10 +96,11 @@ def _raise_raw(err: int | None, trap: ctypes.c_void_p) -> None:
 class CallState:
     """Per-VM state shared by its export callers: nesting depth and the call deadline."""
 
-    __slots__ = ("depth", "deadline_ticks", "ctx_addr", "store")
+    __slots__ = ("depth", "deadline_ticks", "ctx_addr", "store", "armed_at")
 
     def __init__(self, store: wasmtime.Store, deadline_ticks: int) -> None:
         self.depth = 0
+        self.armed_at = -1          # CLOCK.epoch when the deadline was last armed
         self.deadline_ticks = deadline_ticks
         self.store = store
         self.ctx_addr = ctypes.cast(store._context(), ctypes.c_void_p).value if _RAW_OK else 0
@@ -121,13 +124,15 @@ def _make_raw_caller(state: CallState, func: wasmtime.Func, params: Sig,
     trap = ctypes.c_void_p()
     taddr = ctypes.addressof(trap)
     ctx = state.ctx_addr
+    clock = CLOCK
     nargs = n
     call = _CALL
     set_deadline = _SET_DEADLINE
     keep = (buf, b64, func, trap)
 
     def run() -> int:
-        if state.depth == 0:
+        if state.depth == 0 and state.armed_at != clock.epoch:
+            state.armed_at = clock.epoch
             set_deadline(ctx, state.deadline_ticks)
         state.depth += 1
         err = call(ctx, faddr, baddr, nargs, taddr)
@@ -149,7 +154,8 @@ def _make_raw_caller(state: CallState, func: wasmtime.Func, params: Sig,
 
     # arity-specialised closures: this is the per-request hot path
     def c0() -> int:
-        if state.depth == 0:
+        if state.depth == 0 and state.armed_at != clock.epoch:
+            state.armed_at = clock.epoch
             set_deadline(ctx, state.deadline_ticks)
         state.depth += 1
         err = call(ctx, faddr, baddr, nargs, taddr)
@@ -160,7 +166,8 @@ def _make_raw_caller(state: CallState, func: wasmtime.Func, params: Sig,
 
     def c1(a: int) -> int:
         buf[0] = a
-        if state.depth == 0:
+        if state.depth == 0 and state.armed_at != clock.epoch:
+            state.armed_at = clock.epoch
             set_deadline(ctx, state.deadline_ticks)
         state.depth += 1
         err = call(ctx, faddr, baddr, nargs, taddr)
@@ -172,7 +179,8 @@ def _make_raw_caller(state: CallState, func: wasmtime.Func, params: Sig,
     def c2(a: int, b: int) -> int:
         buf[0] = a
         buf[4] = b
-        if state.depth == 0:
+        if state.depth == 0 and state.armed_at != clock.epoch:
+            state.armed_at = clock.epoch
             set_deadline(ctx, state.deadline_ticks)
         state.depth += 1
         err = call(ctx, faddr, baddr, nargs, taddr)
@@ -185,7 +193,8 @@ def _make_raw_caller(state: CallState, func: wasmtime.Func, params: Sig,
         buf[0] = a
         buf[4] = b
         buf[8] = c
-        if state.depth == 0:
+        if state.depth == 0 and state.armed_at != clock.epoch:
+            state.armed_at = clock.epoch
             set_deadline(ctx, state.deadline_ticks)
         state.depth += 1
         err = call(ctx, faddr, baddr, nargs, taddr)
@@ -207,10 +216,12 @@ def _make_raw_caller(state: CallState, func: wasmtime.Func, params: Sig,
 def _make_public_caller(state: CallState, func: wasmtime.Func, params: Sig,
                         nresults: int) -> Callable[..., int]:
     store = state.store
+    clock = CLOCK
 
     def call(*args: int) -> int:
         conv = [v if kind == "I" else _s32(v) for kind, v in zip(params, args, strict=True)]
-        if state.depth == 0:
+        if state.depth == 0 and state.armed_at != clock.epoch:
+            state.armed_at = clock.epoch
             store.set_epoch_deadline(state.deadline_ticks)
         state.depth += 1
         try:

@@ -491,32 +491,35 @@ class HttpStream:
             return
         self.finished = True
         self.info.end_time_ns = self.info.end_time_ns or _now_ns()
-        live = [f for f in self.filters if f.ctx is not None]
-        for f in live:
-            self._plain_call(f, "proxy_on_log")
-        for f in live:
-            self._plain_call(f, "proxy_on_done")
-            self._plain_call(f, "proxy_on_delete")
-            ctx = f.ctx
-            ctx.deleted = True  # type: ignore[union-attr]
-            f.vm.contexts.pop(f.id, None)
+        filters = self.filters
+        for f in filters:
+            vm = f.vm
+            if vm is not None and not vm.failed and f.ex.proxy_on_log is not None:
+                self._plain_call(f, f.ex.proxy_on_log, "proxy_on_log")
+        for f in filters:
+            vm = f.vm
+            if vm is None:
+                continue
+            ex = f.ex
+            if not vm.failed and ex.proxy_on_done is not None:
+                self._plain_call(f, ex.proxy_on_done, "proxy_on_done")
+            if not vm.failed and ex.proxy_on_delete is not None:
+                self._plain_call(f, ex.proxy_on_delete, "proxy_on_delete")
+            f.ctx.deleted = True  # type: ignore[union-attr]
+            vm.contexts.pop(f.id, None)
         self.host.stream_finished(self)
 
-    def _plain_call(self, f: _Filter, name: str) -> None:
+    def _plain_call(self, f: _Filter, fn: Any, name: str) -> None:
         vm = f.vm
-        if vm.failed:
-            return
-        fn = getattr(f.ex, name)
-        if fn is None:
-            return
         prev = vm.cur
         vm.cur = vm.eff = f.ctx
         try:
             fn(f.id)
         except GuestTrap as e:
-            vm.fail(str(e), name)
-        finally:
             vm.cur = vm.eff = prev
+            vm.fail(str(e), name)
+            return
+        vm.cur = vm.eff = prev
 
 
 _CB_NAMES = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import os
 import signal
 import sys
 import time
@@ -101,11 +102,11 @@ class RunServer:
         except OSError as exc:
             where = format_address(host, port)
             if exc.errno == errno.EADDRINUSE:
-                raise WasmetoolError(f"{where} is already in use ({exc.strerror})",
+                raise WasmetoolError(f"{where} is already in use ({os.strerror(exc.errno)})",
                                      f"stop the other process or choose another port with {what}"
                                      ) from None
             if exc.errno in (errno.EADDRNOTAVAIL, errno.EACCES):
-                raise WasmetoolError(f"cannot listen on {where} ({exc.strerror})",
+                raise WasmetoolError(f"cannot listen on {where} ({os.strerror(exc.errno)})",
                                      f"choose another address with {what}") from None
             raise WasmetoolError(f"cannot listen on {where}: {exc}") from None
 
