@@ -218,21 +218,21 @@ class RegistryClient:
         attempt = 0
         while True:
             url = target if "://" in target else self.url(target)
+            # Probing a loopback registry for TLS: a plain-HTTP server may answer a
+            # ClientHello with an error, a reset, or silence — keep the wait short.
+            probing = self._scheme is None and url.startswith(f"https://{self.host}")
             self.stats.requests += 1
             try:
                 response = self.session.request(
                     # verify per request: requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE
                     # override a session-level setting, which would ignore --ca-file.
                     method, url, headers=headers, data=data, stream=stream, verify=self._verify,
-                    timeout=(10, self.transport.timeout), allow_redirects=True,
+                    timeout=(2, 5) if probing else (10, self.transport.timeout),
+                    allow_redirects=True,
                 )
             except requests.exceptions.SSLError as exc:
-                if self._scheme is None and url.startswith(f"https://{self.host}") \
-                        and not _is_cert_failure(exc):
-                    log.debug("%s does not speak TLS; using plain HTTP", self.host)
-                    self._scheme = "http"
-                    if "://" in target:
-                        target = "http://" + target[len("https://"):]
+                if probing and not _is_cert_failure(exc):
+                    target = self._use_plain_http(target)
                     continue
                 raise self._tls_error(exc) from None
             except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
@@ -241,6 +241,9 @@ class RegistryClient:
                         "NewConnectionError", "NameResolutionError", "Name or service not known",
                         "Connection refused", "nodename nor servname",
                     ))
+                if probing and not refused:
+                    target = self._use_plain_http(target)
+                    continue
                 if not refused and attempt < self.transport.retries:
                     log.debug("%s %s failed (%s); retrying", method, url, type(exc).__name__)
                     self._sleep(attempt, None)
@@ -256,6 +259,11 @@ class RegistryClient:
                 attempt += 1
                 continue
             return response
+
+    def _use_plain_http(self, target: str) -> str:
+        log.debug("%s does not speak TLS; using plain HTTP", self.host)
+        self._scheme = "http"
+        return "http://" + target[len("https://"):] if "://" in target else target
 
     def _tls_error(self, exc: BaseException) -> WasmetoolError:
         if _is_cert_failure(exc):

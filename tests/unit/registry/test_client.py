@@ -139,3 +139,12 @@ def test_scheme_rules() -> None:
     local = RegistryClient("localhost:5000")
     assert local._scheme is None  # decided by the first request: TLS if it speaks it, else HTTP
     assert RegistryClient("localhost:5000", transport=TransportOptions(insecure=True))._scheme == "https"
+
+
+def test_loopback_plain_http_is_found_even_if_the_server_ignores_tls(server: tuple[str, Script]) -> None:
+    """Python's http.server answers a TLS ClientHello with a 400 or silence; either way
+    a loopback registry falls back to plain HTTP and the request succeeds."""
+    host, script = server
+    client = RegistryClient(host, transport=TransportOptions(backoff=0.01))
+    assert client.ping().status_code == 200
+    assert client.scheme == "http"
