@@ -109,6 +109,9 @@ def test_pull_by_digest_and_to_another_name(cli, registry: RegistryServer) -> No
     assert Store.open().resolve(pinned).wasm_bytes() == FILTER
     copy = cli("pull", f"{registry.host}/team/copy:v2", "-o", "json")
     assert json.loads(copy.out)["digest"] == digest
+    both = cli("pull", f"{registry.host}/team/copy:v3@{digest}", "-o", "json")  # digest wins
+    assert both.code == 0 and json.loads(both.out)["ref"] == f"{registry.host}/team/copy:v3"
+    assert Store.open().resolve(f"{registry.host}/team/copy:v3").manifest_descriptor.digest == digest
 
 
 def test_repush_uploads_no_blobs(cli, registry: RegistryServer) -> None:

@@ -137,6 +137,10 @@ def _root_cause(exc: BaseException) -> str:
     return text.strip(" ()'\"")[:200]
 
 
+def _no_netrc(request: requests.PreparedRequest) -> requests.PreparedRequest:
+    return request
+
+
 class RegistryClient:
     """One registry, one keep-alive session, cached auth per scope."""
 
@@ -153,6 +157,9 @@ class RegistryClient:
         self.stats = TransferStats()
         self.session = requests.Session()
         self.session.headers["User-Agent"] = f"wasmetool/{__version__}"
+        # A no-op auth object stops requests from sending ~/.netrc credentials on its
+        # own; registry credentials are chosen here (see connect.py), nowhere else.
+        self.session.auth = _no_netrc
         t = self.transport
         if t.ca_file is not None:
             if not Path(t.ca_file).is_file():

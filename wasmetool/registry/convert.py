@@ -23,6 +23,8 @@ import gzip
 import hashlib
 import json
 import logging
+import os
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -127,9 +129,10 @@ def _remember(key: str, digest: str) -> None:
     path = _cache_file()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(cache))
-        tmp.replace(path)
+        fd, tmp = tempfile.mkstemp(prefix=".conversions-", dir=path.parent)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(json.dumps(cache))
+        os.replace(tmp, path)
     except OSError as exc:  # a cache: losing it only costs time
         log.debug("cannot write %s: %s", path, exc)
 

@@ -105,7 +105,9 @@ def pull_image(store: Store, ref: Reference | str, *, username: str | None = Non
     for blob_digest, data in fetched.items():
         store.put_blob(data, children[blob_digest].media_type, expected_digest=blob_digest)
     descriptor = store.put_manifest(raw, media_type, expected_digest=digest)
-    store.tag(reference, descriptor)
-    return PullResult(ref=reference, digest=digest, format=fmt, wasm_digest=layer.digest,
+    # name:tag@digest was checked against the digest; keep it under its tag.
+    stored_as = reference.with_tag(reference.tag) if reference.tag and reference.digest else reference
+    store.tag(stored_as, descriptor)
+    return PullResult(ref=stored_as, digest=digest, format=fmt, wasm_digest=layer.digest,
                       wasm_size=len(wasm), module_sha256=hashlib.sha256(wasm).hexdigest(),
                       downloaded=downloaded, reused=reused)
