@@ -9,6 +9,7 @@ filters, configuration, clusters and upstream.
 from __future__ import annotations
 
 import contextlib
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,9 +20,12 @@ from typing import Any
 import yaml
 
 from tests.support.plugins import ProxySetup
-from tests.support.ports import free_port, port_accepts, wait_until
+from tests.support.ports import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
+# The line `wasmetool run` prints once it serves, e.g.
+# "listening on http://127.0.0.1:41234 (upstream: ..., admin: http://127.0.0.1:41235)"
+READY_LINE = re.compile(r"listening on \w+://127\.0\.0\.1:(\d+) \(.*?(?:admin: http://127\.0\.0\.1:(\d+))?\)")
 
 
 def wasmetool_command() -> list[str]:
@@ -72,35 +76,42 @@ class RunningWasmetool:
 def run_wasmetool(setup: ProxySetup, workdir: Path, *, log_level: str = "info",
                   admin: bool = False, extra_args: list[str] | None = None,
                   startup_timeout: float = 30.0) -> Iterator[RunningWasmetool]:
-    """Start ``wasmetool run --plugins <file>`` for ``setup``; stop it (SIGINT, then kill)."""
+    """Start ``wasmetool run --plugins <file>`` for ``setup``; stop it (SIGINT, then kill).
+
+    It listens on port 0 (admin too, or ``--admin off``); the ports are read from the
+    line it prints once ready, so no port can be taken by someone else in between.
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     plugins_path = workdir / "plugins.yaml"
     plugins_path.write_text(yaml.safe_dump(plugin_file(setup), sort_keys=False))
     log_path = workdir / "wasmetool.log"
-    port = free_port()
     cmd = [*wasmetool_command(), "run", "--plugins", str(plugins_path),
-           "--listen", f"127.0.0.1:{port}", "--log-level", log_level]
-    admin_port = None
-    if admin:
-        admin_port = free_port()
-        cmd += ["--admin", f"127.0.0.1:{admin_port}"]
+           "--listen", "127.0.0.1:0", "--log-level", log_level,
+           "--admin", "127.0.0.1:0" if admin else "off"]
     if setup.tcp:
         cmd += ["--tcp"]
     cmd += extra_args or []
     log_file = open(log_path, "wb")  # noqa: SIM115 - closed in finally
     process = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT,
                                stdin=subprocess.DEVNULL, cwd=workdir)
+    found: list[re.Match[str]] = []
     try:
         def ready() -> bool:
+            match = READY_LINE.search(log_path.read_text(errors="replace"))
+            if match:
+                found.append(match)
+                return True
             if process.poll() is not None:
                 raise RuntimeError(f"wasmetool run exited with {process.returncode}:\n"
                                    f"{log_path.read_text(errors='replace')[-4000:]}\n"
                                    f"command: {' '.join(cmd)}")
-            return port_accepts(port)
+            return False
         try:
-            wait_until(ready, startup_timeout, what="wasmetool run to listen")
+            wait_until(ready, startup_timeout, what="wasmetool run to print its address")
         except TimeoutError as exc:
             raise RuntimeError(f"{exc}\n{log_path.read_text(errors='replace')[-4000:]}") from exc
+        port = int(found[0].group(1))
+        admin_port = int(found[0].group(2)) if found[0].group(2) else None
         yield RunningWasmetool(process, port, admin_port, log_path, plugins_path)
     finally:
         _stop(process)
