@@ -286,27 +286,42 @@ def _arg_exprs(params: Sig) -> list[str]:
     return out
 
 
-def _define_raw(linker: wasmtime.Linker, module: str, name: str, params: Sig, result: bool,
-                fn: HostFn, bound: Any, on_error: ErrorHook, keep: list[Any]) -> None:
+_FACTORIES: dict[tuple[str, bool], Callable[..., Any]] = {}
+
+
+def _factory(params: Sig, result: bool) -> Callable[..., Any]:
+    """A compiled ``make(fn, bound, on_error, name) -> callback`` for one wasm signature."""
+    key = (params, result)
+    make = _FACTORIES.get(key)
+    if make is not None:
+        return make
     args = ", ".join(["bound"] + _arg_exprs(params))
     call = f"v[0] = fn({args})" if result else f"fn({args})"
     err = "v[0] = on_error(name, e)" if result else "on_error(name, e)"
     src = (
-        "def cb(env, caller, v, n):\n"
-        "    try:\n"
-        f"        {call}\n"
-        "    except AbortGuest as e:\n"
-        "        msg = str(e).encode() or b'aborted'\n"
-        "        return _trap_addr(_trap_new(msg, len(msg)))\n"
-        "    except BaseException as e:  # noqa: BLE001\n"
-        f"        {err}\n"
-        "    return 0\n"
+        "def make(fn, bound, on_error, name):\n"
+        "    def cb(env, caller, v, n):\n"
+        "        try:\n"
+        f"            {call}\n"
+        "        except AbortGuest as e:\n"
+        "            msg = str(e).encode() or b'aborted'\n"
+        "            return _trap_addr(_trap_new(msg, len(msg)))\n"
+        "        except BaseException as e:  # noqa: BLE001\n"
+        f"            {err}\n"
+        "        return 0\n"
+        "    return cb\n"
     )
-    ns: dict[str, Any] = {"fn": fn, "bound": bound, "on_error": on_error, "name": name,
-                          "AbortGuest": AbortGuest, "_s64": _s64, "_trap_new": _ffi.wasmtime_trap_new,
+    ns: dict[str, Any] = {"AbortGuest": AbortGuest, "_s64": _s64,
+                          "_trap_new": _ffi.wasmtime_trap_new,
                           "_trap_addr": lambda p: ctypes.cast(p, ctypes.c_void_p).value or 0}
-    exec(src, ns)  # noqa: S102 - generated from fixed templates, specialised per signature
-    cb = RAW_CB(ns["cb"])
+    exec(src, ns)  # noqa: S102 - generated from a fixed template, specialised per signature
+    make = _FACTORIES[key] = ns["make"]
+    return make
+
+
+def _define_raw(linker: wasmtime.Linker, module: str, name: str, params: Sig, result: bool,
+                fn: HostFn, bound: Any, on_error: ErrorHook, keep: list[Any]) -> None:
+    cb = RAW_CB(_factory(params, result)(fn, bound, on_error, name))
     ty = _functype(params, result)
     keep.append(cb)
     keep.append(ty)

@@ -185,7 +185,10 @@ class Vm:
         self.store = store
         self.calls = fastpath.CallState(store, engine.deadline_ticks(self.limits.call_timeout_ms))
         linker = wasmtime.Linker(eng)
+        wanted = {(imp.module, imp.name) for imp in module.imports}
         for f in host_functions(self.abi):
+            if (f.module, f.name) not in wanted:
+                continue
             fastpath.define_host_function(linker, f.module, f.name, f.params, f.result, f.fn,
                                           self, self._host_error, self.raw, self._keep)
         self._linker = linker

@@ -301,7 +301,7 @@ class Exchange:
             extra += b"connection: close\r\n"
             self.keep_alive = False
         try:
-            head = head_bytes(status_line(status), _without_hop(headers), extra)
+            head = head_bytes(status_line(status), headers, extra)
         except HeaderInjection:
             head = head_bytes(status_line(502), [], b"content-length: 0\r\nconnection: close\r\n")
             self.keep_alive = False
@@ -493,14 +493,6 @@ def _has(headers: Headers, name: bytes) -> bool:
         if item[0] == name:
             return True
     return False
-
-
-def _without_hop(headers: Headers) -> Headers:
-    hop = HOP_BY_HOP
-    for item in headers:
-        if item[0] in hop:
-            return [h for h in headers if h[0] not in hop]
-    return headers
 
 
 class HttpServerConnection(asyncio.Protocol):

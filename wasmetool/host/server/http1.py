@@ -35,23 +35,18 @@ class HeaderInjection(ValueError):
 
 def head_bytes(first_line: bytes, headers: list[tuple[bytes, bytes]],
                extra: bytes = b"") -> bytes:
-    """Serialise a start line and header list (pseudo-headers skipped), CR/LF checked."""
-    parts = [first_line]
-    append = parts.append
-    count = 0
-    for name, value in headers:
-        if name[:1] == b":":
-            continue
-        append(name)
-        append(b": ")
-        append(value)
-        append(b"\r\n")
-        count += 1
+    """Serialise a start line and headers (pseudo and hop-by-hop skipped), CR/LF checked.
+
+    ``extra`` is zero or more complete header lines (each ending in CRLF) added last.
+    """
+    hop = HOP_BY_HOP
+    lines = [b": ".join(h) for h in headers if h[0] not in hop and h[0][:1] != b":"]
+    count = len(lines)
     if extra:
-        append(extra)
+        lines.append(extra[:-2])
         count += extra.count(b"\n")
-    append(b"\r\n")
-    data = b"".join(parts)
+    lines.append(b"\r\n")
+    data = first_line + b"\r\n".join(lines)
     # One C-level count instead of a per-header check: any embedded LF shows up here.
     if data.count(b"\n") != count + 2:
         raise HeaderInjection("CR or LF inside a header")

@@ -49,36 +49,32 @@ def request_head(headers: Headers, end_stream: bool, prefix: bytes) -> tuple[byt
     method = b"GET"
     path = b"/"
     authority = b""
-    parts: list[bytes] = []
-    append = parts.append
+    lines: list[bytes] = []
+    append = lines.append
     has_length = False
-    count = 0
     skip = _SKIP_REQUEST_HEADERS
-    for name, value in headers:
+    for item in headers:
+        name = item[0]
         if name[:1] == b":":
             if name == b":method":
-                method = value
+                method = item[1]
             elif name == b":path":
-                path = value
+                path = item[1]
             elif name == b":authority":
-                authority = value
+                authority = item[1]
             continue
         if name in skip:
             continue
         if name == b"content-length":
             has_length = True
-        append(name)
-        append(b": ")
-        append(value)
-        append(b"\r\n")
-        count += 1
+        append(b": ".join(item))
     chunked = not end_stream and not has_length
     if chunked:
-        append(b"transfer-encoding: chunked\r\n")
-        count += 1
+        append(b"transfer-encoding: chunked")
+    count = len(lines)
     append(b"\r\n")
-    first = b"%s %s%s HTTP/1.1\r\nhost: %s\r\n" % (method, prefix, path, authority)
-    data = first + b"".join(parts)
+    data = b"%s %s%s HTTP/1.1\r\nhost: %s\r\n" % (method, prefix, path, authority) + \
+        b"\r\n".join(lines)
     if data.count(b"\n") != count + 3:
         raise HeaderInjection("CR or LF inside a request header")
     return data, chunked, method == b"HEAD"
