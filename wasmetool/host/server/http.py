@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 
 MAX_PIPELINED = 64
 CONTINUE_100 = b"HTTP/1.1 100 Continue\r\n\r\n"
+FORWARDED_PROTO = (b"x-forwarded-proto", b"http")
+# Request headers the proxy consumes or rewrites instead of passing them on as they are.
+SPECIAL_REQUEST_HEADERS = HOP_BY_HOP | {b"host", b"expect", b"x-forwarded-proto"}
 _connection_ids = itertools.count(1)
 
 
@@ -102,7 +105,7 @@ class Exchange:
         "body", "trailers", "request_complete", "started", "stream", "info", "upstream",
         "request_forwarded_end", "head_pending", "response_started", "response_chunked",
         "response_close", "done", "status", "upstream_headers_seen", "flush_scheduled",
-        "headers_done", "end_delivered", "in_delivery",
+        "headers_done", "end_delivered", "in_delivery", "authority", "dropped",
     )
 
     def __init__(self, conn: HttpServerConnection) -> None:
@@ -132,47 +135,42 @@ class Exchange:
         self.headers_done = False
         self.end_delivered = False
         self.in_delivery = False
+        self.authority = b""
+        self.dropped: set[bytes] | None = None
 
     # ----------------------------------------------------------- request (client → us)
+    def special_header(self, name: bytes, value: bytes) -> None:
+        """A request header the proxy consumes or rewrites (host, hop-by-hop, expect...)."""
+        if name == b"host":
+            self.authority = value
+        elif name == b"expect":
+            if value.lower() == b"100-continue":
+                self.expect_continue = True
+            else:
+                self.raw_headers.append((name, value))
+        elif name == b"connection":
+            tokens = value.lower()
+            if b"close" in tokens:
+                self.keep_alive = False
+            self.dropped = _connection_named(tokens)
+        # other hop-by-hop headers and x-forwarded-proto (set below) are dropped
+
     def start(self) -> None:
         """Headers are in: build the filter chain's view and start decoding."""
         self.started = True
         conn = self.conn
         server = conn.server
-        authority = b""
-        headers: Headers = [(b":authority", b""), (b":path", self.url),
-                            (b":method", self.method), (b":scheme", b"http")]
-        append = headers.append
-        hop = HOP_BY_HOP
-        dropped: set[bytes] | None = None
-        for item in self.raw_headers:
-            name = item[0]
-            if name == b"host":
-                authority = item[1]
-            elif name in hop:
-                if name == b"connection":
-                    tokens = item[1].lower()
-                    if b"close" in tokens:
-                        self.keep_alive = False
-                    dropped = _connection_named(tokens)
-            elif name == b"expect":
-                if item[1].lower() == b"100-continue":
-                    self.expect_continue = True
-                else:
-                    append(item)
-            elif name != b"x-forwarded-proto":
-                append(item)
-        append((b"x-forwarded-proto", b"http"))
-        if dropped:
-            headers = [h for h in headers if h[0] not in dropped]
-        if not authority:
-            authority = conn.local_authority
-        headers[0] = (b":authority", authority)
         url = self.url
         if url[:1] != b"/" and url != b"*" and b"://" in url:  # absolute-form
             rest = url.split(b"://", 1)[1]
             slash = rest.find(b"/")
-            headers[1] = (b":path", rest[slash:] if slash >= 0 else b"/")
+            url = rest[slash:] if slash >= 0 else b"/"
+        headers: Headers = [(b":authority", self.authority or conn.local_authority),
+                            (b":path", url), (b":method", self.method), (b":scheme", b"http"),
+                            *self.raw_headers, FORWARDED_PROTO]
+        dropped = self.dropped
+        if dropped:
+            headers = [h for h in headers if h[0] not in dropped]
         self.raw_headers = []
         info = StreamInfo(conn.peer, conn.local, conn.connection_id,
                           "HTTP/1.0" if self.http10 else "HTTP/1.1")
@@ -552,10 +550,14 @@ class HttpServerConnection(asyncio.Protocol):
         queue = self.queue
         if queue:
             exchange = queue[0]
-            if exchange.started:
-                self._guard(exchange.pump_body)
-            else:
-                self._guard(exchange.start)
+            try:
+                if exchange.started:
+                    exchange.pump_body()
+                else:
+                    exchange.start()
+            except Exception:
+                log.exception("internal error while serving a request; closing the connection")
+                self.abort()
             if len(queue) > MAX_PIPELINED and not self.paused and self.transport is not None:
                 self.paused = True
                 self.transport.pause_reading()
@@ -596,12 +598,15 @@ class HttpServerConnection(asyncio.Protocol):
         exchange = self.parsing
         if exchange is None:
             return
+        name = name.lower()
         if exchange.headers_done:
             if exchange.trailers is None:
                 exchange.trailers = []
-            exchange.trailers.append((name.lower(), value))
+            exchange.trailers.append((name, value))
+        elif name in SPECIAL_REQUEST_HEADERS:
+            exchange.special_header(name, value)
         else:
-            exchange.raw_headers.append((name.lower(), value))
+            exchange.raw_headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         exchange = self.parsing

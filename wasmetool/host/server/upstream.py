@@ -25,6 +25,7 @@ CONNECT_TIMEOUT_S = 5.0
 MAX_IDLE = 128
 REPLAY_LIMIT = 64 * 1024
 _SKIP_REQUEST_HEADERS = HOP_BY_HOP | {b"host"}
+_STATUS_PLACEHOLDER = (b":status", b"")
 
 
 class UpstreamSink(Protocol):
@@ -108,6 +109,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._complete = False
         self._interim = False
         self._pending_headers: Headers = []
+        self._framed = False
         self._eof_body = False       # body delimited by the connection closing
 
     # ---------------------------------------------------------------- request side
@@ -266,31 +268,33 @@ class UpstreamConnection(asyncio.Protocol):
         self._interim = False
         self._headers = None
         self._trailers = None
-        self._pending_headers = []
+        self._framed = False
+        self._pending_headers = [_STATUS_PLACEHOLDER]
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        name = name.lower()
         if self._headers is None and not self.delivered_headers:
-            self._pending_headers.append((name.lower(), value))
+            if name in HOP_BY_HOP:
+                if name == b"transfer-encoding":
+                    self._framed = True
+                return
+            if name == b"content-length":
+                self._framed = True
+            self._pending_headers.append((name, value))
         else:
             if self._trailers is None:
                 self._trailers = []
-            self._trailers.append((name.lower(), value))
+            self._trailers.append((name, value))
 
     def on_headers_complete(self) -> None:
         status = self.parser.get_status_code()
         if 100 <= status < 200:
             self._interim = True
             return
-        headers: Headers = [(b":status", STATUS_BYTES.get(status) or str(status).encode())]
-        framed = False
-        for item in self._pending_headers:
-            name = item[0]
-            if name == b"content-length" or name == b"transfer-encoding":
-                framed = True
-            if name not in HOP_BY_HOP:
-                headers.append(item)
-        self._eof_body = not framed and status not in (204, 304)
+        headers = self._pending_headers
+        headers[0] = (b":status", STATUS_BYTES.get(status) or str(status).encode())
         self._headers = headers
+        self._eof_body = not self._framed and status not in (204, 304)
         self.keep_alive = self.parser.should_keep_alive()
         if self.head_request:
             self._complete = True
