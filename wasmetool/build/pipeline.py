@@ -3,7 +3,8 @@
     request -> language (argument or wasmetool.toml) -> builder
             -> route (local | container; auto = local if complete, else a Docker engine)
             -> cache key (inputs, toolchain, builder) -> hit: re-store the cached module
-            -> miss: compile into a temp dir -> validate (as `build precompiled`) -> store
+            -> miss: compile into a temp dir -> validate (the checks of `build precompiled`,
+               without wasmtime code generation: build/validate.py) -> store
 """
 
 from __future__ import annotations
@@ -98,7 +99,8 @@ def run_build(request: BuildRequest, progress: bool | None = None,
 
     ``builder`` replaces the registry's builder for the language (library use, tests).
     """
-    from wasmetool.build.precompiled import load_runtime_config, store_module
+    from wasmetool.build.precompiled import load_runtime_config
+    from wasmetool.build.validate import built_module_abi
     from wasmetool.module_info import ModuleInfo
     from wasmetool.oci.reference import parse_reference
     from wasmetool.store import Store
@@ -127,8 +129,7 @@ def run_build(request: BuildRequest, progress: bool | None = None,
     entry = cache.get(key) if request.use_cache else None
     if entry is not None and store.has_blob(entry.wasm_digest):
         wasm = store.read_blob(entry.wasm_digest)
-        info = ModuleInfo(abi_version=entry.abi_version, size=len(wasm))
-        config = load_runtime_config(config_path, info, None)
+        config = load_runtime_config(config_path, ModuleInfo(entry.abi_version, len(wasm)), None)
         image = store.add_image(wasm, config, request.tag)
         _write_out(request.out, wasm)
         return BuildResult(image, entry.abi_version, language, route, toolchain, True,
@@ -156,11 +157,12 @@ def run_build(request: BuildRequest, progress: bool | None = None,
             raise WasmetoolError(f"the {language} build finished but produced no module "
                                  f"({output.name} is missing)", "check the build output above")
         wasm = output.read_bytes()
-    image, info = store_module(wasm, request.tag, source=f"the {language} build of {src}",
-                               config_path=config_path, store=store)
-    cache.put(key, new_entry(image.wasm_digest, len(wasm), info.abi_version, language, toolchain))
+    abi_version = built_module_abi(wasm, f"the {language} build of {src}")
+    config = load_runtime_config(config_path, ModuleInfo(abi_version, len(wasm)), None)
+    image = store.add_image(wasm, config, request.tag)
+    cache.put(key, new_entry(image.wasm_digest, len(wasm), abi_version, language, toolchain))
     _write_out(request.out, wasm)
-    return BuildResult(image, info.abi_version, language, route, toolchain, False,
+    return BuildResult(image, abi_version, language, route, toolchain, False,
                        time.perf_counter() - started, request.out)
 
 
