@@ -14,12 +14,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+# Framing: once a filter removes content-length, a proxy may send the body with a new
+# content-length or chunked; which one can depend on timing (whether the whole body
+# had arrived). The bodies themselves are compared byte for byte.
+FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding"})
 # Response headers a proxy sets on its own: Envoy always adds `date`.  (The Envoy
 # bootstrap already turns off x-request-id, `server: envoy` and the router's x-envoy-*
-# headers; both proxies add x-forwarded-proto and frame bodies the same way.)
-RESPONSE_HEADERS_IGNORED = frozenset({"date"})
+# headers; both proxies add x-forwarded-proto.)
+RESPONSE_HEADERS_IGNORED = frozenset({"date"}) | FRAMING_HEADERS
 # Request headers, as the echo upstream saw them, that a proxy adds on its own: none.
-UPSTREAM_HEADERS_IGNORED: frozenset[str] = frozenset()
+UPSTREAM_HEADERS_IGNORED = FRAMING_HEADERS
 
 DEFAULT_HOST = "conformance.test"
 
