@@ -150,12 +150,15 @@ def http_call_filter(cluster: str) -> bytes:
 
 
 def network_filter(prefix: bytes = b"wasm:") -> bytes:
-    """Prefixes every non-empty chunk the client sends with `prefix`; counts connections."""
+    """Prefixes every non-empty chunk the client sends with `prefix`; counts connections;
+    logs "downstream closed" at info when the client connection ends."""
     s = Strings()
     pre = s.add(prefix)
     met = s.add(b"tcp_connections")
+    closed = s.add(b"downstream closed")
     return _compile(f"""
   (import "env" "proxy_set_buffer_bytes" (func $set (param i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_log" (func $log (param i32 i32 i32) (result i32)))
   (import "env" "proxy_define_metric" (func $define (param i32 i32 i32 i32) (result i32)))
   (import "env" "proxy_increment_metric" (func $incr (param i32 i64) (result i32)))
 {PRELUDE}
@@ -173,6 +176,7 @@ def network_filter(prefix: bytes = b"wasm:") -> bytes:
                              (i32.const {pre[1]})))))
     (i32.const 0))
   (func (export "proxy_on_upstream_data") (param i32 i32 i32) (result i32) (i32.const 0))
-  (func (export "proxy_on_downstream_connection_close") (param i32 i32))
+  (func (export "proxy_on_downstream_connection_close") (param i32 i32)
+    (drop (call $log (i32.const 2) (i32.const {closed[0]}) (i32.const {closed[1]}))))
   (func (export "proxy_on_upstream_connection_close") (param i32 i32))
 """)

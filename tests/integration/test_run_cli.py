@@ -305,6 +305,7 @@ def test_tcp_proxy_with_a_network_filter(tmp_path: Path, wasm_files: dict[str, P
             assert run.admin_port is not None
             stats = _get(run.admin_port, "/stats/prometheus")
             assert re.search(r"tcp_connections\S* 1\b", stats), stats
+        assert re.search(r"\[info\] \[net\] \[ctx \d+\] downstream closed", run.stderr())
 
 
 def _get(port: int, path: str) -> str:

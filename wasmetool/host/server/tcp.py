@@ -141,9 +141,9 @@ class TcpDownstream(asyncio.Protocol):
         self.server.stats.tcp_cx_active -= 1
         self.server.connections.discard(self)
         connection = self.connection
-        if connection is not None and not self.closed:
-            self._guard(connection.downstream_closed)
         self.close()
+        if connection is not None:  # ends the filter chain: done, log, delete
+            self._guard(connection.downstream_closed)
 
     # ------------------------------------------------------------- upstream
     def upstream_connected(self, transport: asyncio.Transport) -> None:
@@ -173,13 +173,13 @@ class TcpDownstream(asyncio.Protocol):
         self.up_open = False
         self.upstream = None
         connection = self.connection
-        if connection is not None and not self.closed:
+        if connection is not None:
             self._guard(connection.upstream_closed)
         self.close()
 
     def _upstream_failed(self) -> None:
         connection = self.connection
-        if connection is not None and not self.closed:
+        if connection is not None:
             connection.upstream_closed()
         self.close()
 
