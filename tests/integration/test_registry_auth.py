@@ -168,3 +168,19 @@ def test_docker_identity_token_is_exchanged_as_a_refresh_token(
     _build(ref)
     assert run("push", ref).code == 0
     assert any(r.get("grant_type") == "refresh_token" for r in registry.token_server.requests)
+
+
+def test_push_to_a_second_repository(run, registry: RegistryServer) -> None:
+    """The blobs are mounted from the first repository, with Basic auth and with a
+    Bearer token that covers both repositories."""
+    ref = f"{registry.host}/team/first:v1"
+    _build(ref)
+    assert run("login", registry.host, "-u", registry.username, "-p", registry.password).code == 0
+    assert run("push", ref).code == 0
+    second = run("push", ref, f"{registry.host}/team/second:v1", "-o", "json")
+    assert second.code == 0, second.err
+    result = json.loads(second.out)
+    assert result["blobsMounted"] == 2 and result["blobsUploaded"] == 0
+    run("rm", ref)
+    assert run("pull", f"{registry.host}/team/second:v1").code == 0
+    assert Store.open().resolve(f"{registry.host}/team/second:v1").wasm_bytes() == FILTER

@@ -221,3 +221,33 @@ def test_list_remote_tags(cli, registry: RegistryServer) -> None:
     assert [item["tag"] for item in data] == ["v1", "v2"]
     missing = cli("list", "--remote", f"{registry.host}/team/unknown")
     assert missing.code == 1 and "does not exist" in missing.err
+
+
+def test_push_to_another_repository_mounts_instead_of_uploading(cli, registry: RegistryServer) -> None:
+    ref = f"{registry.host}/team/mount-source:v1"
+    _build(ref, FILTER + b"mount")
+    assert json.loads(cli("push", ref, "-o", "json").out)["blobsUploaded"] == 2
+    result = json.loads(cli("push", ref, f"{registry.host}/team/mount-target:v1", "-o", "json").out)
+    assert result["blobsMounted"] == 2 and result["blobsUploaded"] == 0
+    mounts = [(path, status) for method, path, status in registry.requests()
+              if method == "POST" and "/team/mount-target/" in path]
+    assert len(mounts) == 2 and all("mount=" in path and status == 201 for path, status in mounts)
+    raw, _ = registry_get(registry, "/v2/team/mount-target/manifests/v1", ACCEPT)
+    variant, module = istio_select_wasm(
+        json.loads(raw), lambda d: registry_get(registry, f"/v2/team/mount-target/blobs/{d}")[0])
+    assert (variant, module) == ("wasme", FILTER + b"mount")
+
+
+def test_failed_mount_reuses_the_upload_session(cli, registry: RegistryServer) -> None:
+    wasm = FILTER + b"never-pushed"
+    _build(f"{registry.host}/team/local-only:v1", wasm)   # same blobs, never pushed
+    ref = f"{registry.host}/team/fresh:v1"
+    _build(ref, wasm)
+    result = json.loads(cli("push", ref, "-o", "json").out)
+    assert result["blobsMounted"] == 0 and result["blobsUploaded"] == 2
+    posts = [(path, status) for method, path, status in registry.requests()
+             if method == "POST" and "/team/fresh/" in path]
+    # One POST per blob: the mount attempt's 202 session carried the upload.
+    assert len(posts) == 2 and all("mount=" in path and status == 202 for path, status in posts)
+    cli("rm", ref)
+    assert cli("pull", ref).code == 0 and Store.open().resolve(ref).wasm_bytes() == wasm

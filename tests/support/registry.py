@@ -242,7 +242,8 @@ class TokenServer:
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
-                body = json.dumps({"access_token": server.issue(form.get("scope", [])),
+                scopes = " ".join(form.get("scope", [])).split()
+                body = json.dumps({"access_token": server.issue(scopes),
                                    "expires_in": 300}).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")

@@ -154,8 +154,9 @@ def push(
     if output == "json":
         print_json(result.to_dict())
         return
+    mounted = f", {result.mounted} mounted from another repository" if result.mounted else ""
     print(f"pushed {result.ref.familiar} ({result.format}; {result.uploaded} blob(s) uploaded, "
-          f"{result.skipped} already present, {human_size(result.bytes_sent)} sent)")
+          f"{result.skipped} already present{mounted}, {human_size(result.bytes_sent)} sent)")
     print(f"digest: {result.digest}")
 
 

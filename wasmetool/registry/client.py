@@ -74,6 +74,7 @@ class TransportOptions:
 class TransferStats:
     uploaded: int = 0                # blobs sent
     skipped: int = 0                 # blobs the registry already had (HEAD 200)
+    mounted: int = 0                 # blobs linked from another repository (no upload)
     downloaded: int = 0
     bytes_sent: int = 0
     bytes_received: int = 0
@@ -335,12 +336,12 @@ class RegistryClient:
                 f"{self.registry} asked for a token from an invalid realm",
                 "the registry's auth configuration is broken; contact its operator",
             )
-        params = {}
+        params: dict[str, str | list[str]] = {}
         if challenge.params.get("service"):
             params["service"] = challenge.params["service"]
-        wanted = scope or challenge.params.get("scope")
-        if wanted:
-            params["scope"] = wanted
+        # Several scopes (e.g. push to one repository, pull from another for a
+        # mount) are space-separated here and sent as repeated scope= parameters.
+        wanted = (scope or challenge.params.get("scope") or "").split()
         headers = {}
         credentials = self.credentials
         if credentials is not None and credentials.username == IDENTITY_TOKEN_USER:
@@ -348,12 +349,16 @@ class RegistryClient:
             # refresh tokens: exchange them with a POST, as Docker does.
             form = dict(params, grant_type="refresh_token", refresh_token=credentials.password,
                         client_id="wasmetool")
+            if wanted:
+                form["scope"] = " ".join(wanted)
             response = self._send("POST", realm, {"Content-Type": "application/x-www-form-urlencoded"},
                                   urlencode(form).encode(), False)
         else:
             if credentials is not None:
                 headers["Authorization"] = basic_header(credentials)
-            query = urlencode(params, safe=":,/")
+            if wanted:
+                params["scope"] = wanted
+            query = urlencode(params, doseq=True, safe=":,/")
             response = self._send("GET", realm + ("&" if "?" in realm else "?") + query,
                                   headers, None, False)
         if response.status_code in (401, 403):
@@ -450,16 +455,46 @@ class RegistryClient:
             return False
         raise self.fail(response, f"blob {digest[:19]} in {repository}", repository, push=True)
 
+    def mount_blob(self, repository: str, digest: str, source: str, scope: str) -> str | None:
+        """Ask the registry to link a blob it holds in ``source`` (cross-repo mount).
+
+        Returns "mounted" on 201, or the upload-session URL the registry opened
+        instead (202), or None when the registry would not do either (then a
+        plain upload follows; e.g. a token lacking pull access to ``source``).
+        """
+        try:
+            response = self.request(
+                "POST", f"/v2/{repository}/blobs/uploads/?mount={digest}&from={source}",
+                scope=f"{scope} repository:{source}:pull", headers={"Content-Length": "0"})
+        except WasmetoolError as exc:  # an optimisation only: the upload reports real trouble
+            log.debug("mount of %s from %s failed: %s", digest[:19], source, exc)
+            return None
+        response.close()
+        if response.status_code == 201:
+            self.stats.mounted += 1
+            return "mounted"
+        if response.status_code == 202 and "Location" in response.headers:
+            return urljoin(self.url(""), response.headers["Location"])
+        return None
+
     def upload_blob(self, repository: str, digest: str, data: bytes, scope: str,
-                    progress: ProgressCallback | None = None) -> None:
-        """Monolithic upload: POST to open a session, PUT the bytes with ?digest=."""
+                    progress: ProgressCallback | None = None,
+                    session_url: str | None = None) -> None:
+        """Monolithic upload: POST to open a session, PUT the bytes with ?digest=.
+
+        ``session_url`` reuses an upload session already opened (by a mount attempt).
+        """
         for attempt in range(self.transport.retries + 1):
-            start = self.request("POST", f"/v2/{repository}/blobs/uploads/", scope=scope,
-                                 headers={"Content-Length": "0"})
-            start.close()
-            if start.status_code != 202 or "Location" not in start.headers:
-                raise self.fail(start, f"starting an upload to {repository}", repository, push=True)
-            location = urljoin(self.url(""), start.headers["Location"])
+            if session_url and attempt == 0:
+                location = session_url
+            else:
+                start = self.request("POST", f"/v2/{repository}/blobs/uploads/", scope=scope,
+                                     headers={"Content-Length": "0"})
+                start.close()
+                if start.status_code != 202 or "Location" not in start.headers:
+                    raise self.fail(start, f"starting an upload to {repository}", repository,
+                                    push=True)
+                location = urljoin(self.url(""), start.headers["Location"])
             separator = "&" if "?" in location else "?"
             response = self.request(
                 "PUT", f"{location}{separator}digest={digest}", scope=scope,

@@ -28,13 +28,37 @@ class PushResult:
     uploaded: int
     skipped: int
     bytes_sent: int
+    mounted: int = 0
 
     def to_dict(self) -> dict[str, object]:
         return {
             "ref": str(self.ref), "digest": self.digest, "mediaType": self.media_type,
             "format": self.format, "blobsUploaded": self.uploaded,
-            "blobsSkipped": self.skipped, "bytesUploaded": self.bytes_sent,
+            "blobsSkipped": self.skipped, "blobsMounted": self.mounted,
+            "bytesUploaded": self.bytes_sent,
         }
+
+
+def _mount_sources(store: Store, dst: Reference) -> dict[str, str]:
+    """digest -> another repository on the same registry that should hold it.
+
+    Taken from the local store: images stored under that registry's name were
+    pushed there or pulled from there, so their blobs can be mounted instead of
+    uploaded (the registry checks; a wrong guess costs nothing but the attempt).
+    """
+    sources: dict[str, str] = {}
+    try:
+        images = store.images()
+    except WasmetoolError:  # an unrelated broken image must not stop a push
+        return sources
+    for image in images:
+        if image.ref.registry != dst.registry or image.ref.repository == dst.repository:
+            continue
+        for item in [image.manifest.get("config") or {}, *(image.manifest.get("layers") or [])]:
+            digest = item.get("digest") if isinstance(item, dict) else None
+            if isinstance(digest, str):
+                sources.setdefault(digest, image.ref.repository)
+    return sources
 
 
 def push_image(store: Store, source: Reference | str, target: Reference | str | None = None, *,
@@ -60,13 +84,23 @@ def push_image(store: Store, source: Reference | str, target: Reference | str | 
     scope = repository_scope(dst.repository, push=True)
     with open_client(dst.registry, username=username, password=password,
                      transport=transport) as client, transfer_progress(progress) as bars:
+        sources: dict[str, str] | None = None
         for blob in content.blobs:
             if client.blob_exists(dst.repository, blob.digest, scope):
                 client.stats.skipped += 1
                 continue
+            if sources is None:
+                sources = _mount_sources(store, dst)
+            session_url = None
+            if blob.digest in sources:
+                session_url = client.mount_blob(dst.repository, blob.digest,
+                                                sources[blob.digest], scope)
+                if session_url == "mounted":
+                    continue
             data = content.load(blob.digest)
             client.upload_blob(dst.repository, blob.digest, data, scope,
-                               progress=bars.task(f"push {blob.digest[7:19]}", len(data)))
+                               progress=bars.task(f"push {blob.digest[7:19]}", len(data)),
+                               session_url=session_url)
         reference = dst.tag or content.digest
         if dst.tag is None and dst.digest:
             reference = dst.digest
@@ -81,4 +115,4 @@ def push_image(store: Store, source: Reference | str, target: Reference | str | 
         stats = client.stats
     return PushResult(ref=dst, digest=content.digest, media_type=content.media_type,
                       format=content.format, uploaded=stats.uploaded, skipped=stats.skipped,
-                      bytes_sent=stats.bytes_sent)
+                      bytes_sent=stats.bytes_sent, mounted=stats.mounted)
