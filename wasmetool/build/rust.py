@@ -13,9 +13,9 @@ Two local routes, tried in this order:
   nothing is written to a global cargo configuration.
 
 Cargo's home (registry cache) and target directory live in wasmetool's cache
-directory, so a rebuild neither refetches crates nor rebuilds std. A
-``CARGO_HOME`` set in the environment is respected (it may hold registry
-credentials or mirrors).
+directory, shared by all projects, so a rebuild neither refetches crates nor
+rebuilds std. ``CARGO_HOME`` / ``CARGO_TARGET_DIR`` set in the environment are
+respected (the home may hold registry credentials or mirrors).
 
 The container route uses the official ``rust`` image with ``rustup target add``.
 """
@@ -322,9 +322,11 @@ class RustBuilder:
         return sorted(set(inputs))
 
     def cargo_env(self, route: RustRoute) -> dict[str, str]:
+        """Cargo's home and target directory in wasmetool's cache, unless the user set them."""
         cache = rust_cache_dir()
         env = route.env()
-        env["CARGO_TARGET_DIR"] = str(cache / "target" / f"{route.kind}-{route.target}")
+        env["CARGO_TARGET_DIR"] = (os.environ.get("CARGO_TARGET_DIR")
+                                   or str(cache / "target" / f"{route.kind}-{route.target}"))
         if not os.environ.get("CARGO_HOME"):
             env["CARGO_HOME"] = str(cache / "cargo-home")
         return env
@@ -338,7 +340,6 @@ class RustBuilder:
         env = self.cargo_env(route)
         artifact = Path(env["CARGO_TARGET_DIR"]) / route.target / "release" / f"{lib_name}.wasm"
         with _exclusive(rust_cache_dir() / "build.lock"):
-            artifact.unlink(missing_ok=True)
             run([route.cargo, *route.cargo_args()], cwd=src, env=env)
             if not artifact.is_file():
                 raise BuildFailed(f"cargo finished but produced no {artifact.name}",

@@ -109,12 +109,17 @@ def test_target_name_follows_the_compiler_version() -> None:
 def test_cargo_caches_live_in_wasmetool_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WASMETOOL_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("CARGO_HOME", raising=False)
+    monkeypatch.delenv("CARGO_TARGET_DIR", raising=False)
     route = RustRoute("prebuilt-std", "cargo", "rustc", "wasm32-wasip1")
     env = RustBuilder().cargo_env(route)
     assert env["CARGO_HOME"] == str(tmp_path / "home" / "cache" / "rust" / "cargo-home")
     assert env["CARGO_TARGET_DIR"].startswith(str(tmp_path / "home" / "cache" / "rust" / "target"))
+    # The user's own settings are respected.
     monkeypatch.setenv("CARGO_HOME", str(tmp_path / "my-cargo"))
-    assert "CARGO_HOME" not in RustBuilder().cargo_env(route)  # the user's own is respected
+    monkeypatch.setenv("CARGO_TARGET_DIR", str(tmp_path / "my-target"))
+    env = RustBuilder().cargo_env(route)
+    assert "CARGO_HOME" not in env
+    assert env["CARGO_TARGET_DIR"] == str(tmp_path / "my-target")
 
 
 def test_cache_inputs_are_sources_manifests_and_config(tmp_path: Path) -> None:
