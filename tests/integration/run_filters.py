@@ -153,7 +153,7 @@ def network_filter(prefix: bytes = b"wasm:") -> bytes:
     """Prefixes every non-empty chunk the client sends with `prefix`; counts connections;
     logs "downstream closed" at info when the client connection ends."""
     s = Strings()
-    pre = s.add(prefix)
+    pre = s.add(prefix) if prefix else (0, 0)
     met = s.add(b"tcp_connections")
     closed = s.add(b"downstream closed")
     return _compile(f"""
@@ -171,7 +171,7 @@ def network_filter(prefix: bytes = b"wasm:") -> bytes:
     (drop (call $incr (i32.load (i32.const 100)) (i64.const 1)))
     (i32.const 0))
   (func (export "proxy_on_downstream_data") (param i32) (param $size i32) (param i32) (result i32)
-    (if (local.get $size)
+    (if (i32.and (local.get $size) (i32.const {1 if prefix else 0}))
       (then (drop (call $set (i32.const 2) (i32.const 0) (i32.const 0) (i32.const {pre[0]})
                              (i32.const {pre[1]})))))
     (i32.const 0))

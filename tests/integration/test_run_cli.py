@@ -115,6 +115,7 @@ def wasm_files(tmp_path: Path) -> dict[str, Path]:
         "config": run_filters.config_filter(),
         "call": run_filters.http_call_filter("auth"),
         "net": run_filters.network_filter(),
+        "count": run_filters.network_filter(prefix=b""),
     }
     paths = {}
     for name, data in files.items():
@@ -306,6 +307,24 @@ def test_tcp_proxy_with_a_network_filter(tmp_path: Path, wasm_files: dict[str, P
             stats = _get(run.admin_port, "/stats/prometheus")
             assert re.search(r"tcp_connections\S* 1\b", stats), stats
         assert re.search(r"\[info\] \[net\] \[ctx \d+\] downstream closed", run.stderr())
+
+
+def test_network_filter_in_front_of_http(tmp_path: Path, wasm_files: dict[str, Path]) -> None:
+    plugins = tmp_path / "both.json"
+    plugins.write_text(json.dumps({
+        "network_filters": [{"name": "count", "vm_config": {
+            "code": {"local": {"filename": "count.wasm"}}}}],
+        "http_filters": [{"name": "hdr", "vm_config": {
+            "code": {"local": {"filename": "hdr.wasm"}}}}],
+    }))
+    with wasmetool_run(tmp_path, "--plugins", str(plugins), admin=True) as run:
+        status, headers, body = request(run.port, "POST", "/n", b"data")
+        assert (status, headers["x-wasmetool"], json.loads(body)["body"]) == (200, "hello", "data")
+        assert run.admin_port is not None
+        time.sleep(0.2)   # the client connection has closed; its filter chain ends
+        stats = _get(run.admin_port, "/stats/prometheus")
+        assert re.search(r"tcp_connections\S* 1\b", stats), stats
+    assert re.search(r"\[info\] \[count\] \[ctx \d+\] downstream closed", run.stderr())
 
 
 def _get(port: int, path: str) -> str:

@@ -343,3 +343,16 @@ def test_dispatcher_http_call_success_timeout_and_unknown_cluster(
     assert results["slow"] is None and results["nope"] is None
     assert got[0].startswith(b"POST /check HTTP/1.1\r\nhost: auth\r\n") and got[0].endswith(b"hi")
     assert stats.http_call_total == 3 and stats.http_call_failure == 2
+
+
+def test_client_half_close_still_gets_its_answer(loop_thread: LoopThread) -> None:
+    port, _ = start_proxy(loop_thread, None)
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(b"GET /half HTTP/1.1\r\nHost: h\r\n\r\n")
+        sock.shutdown(socket.SHUT_WR)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    status, headers, body = split_response(data)
+    assert status == "HTTP/1.1 200 OK" and headers["connection"] == "close"
+    assert json.loads(body)["path"] == "/half"

@@ -146,6 +146,8 @@ class RunServer:
             return PassthroughConnection
         from wasmetool.host.server.http import PassthroughStream
 
+        if host is not None and host.has_network_filters():
+            self.main_server.server.connection_factory = host.new_connection
         if host is not None and host.has_http_filters():
             return host.new_http_stream
         return PassthroughStream
@@ -244,7 +246,9 @@ class _Deferred:
         self.server = server
 
     def start_serving_factory(self, factory: Callable[[Any, Any], Any]) -> None:
-        if hasattr(self.server, "stream_factory"):
+        from wasmetool.host.server.http import HttpProxyServer
+
+        if isinstance(self.server, HttpProxyServer):
             self.server.stream_factory = factory
         else:
             self.server.connection_factory = factory

@@ -509,6 +509,7 @@ class HttpServerConnection(asyncio.Protocol):
         self.local: tuple[str, int] = ("", 0)
         self.local_authority = b""
         self.connection_id = next(_connection_ids)
+        self.net: Any = None          # the network filter chain, when there is one
 
     # ----------------------------------------------------------- asyncio
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -524,6 +525,11 @@ class HttpServerConnection(asyncio.Protocol):
         stats.downstream_cx_total += 1
         stats.downstream_cx_active += 1
         self.server.connections.add(self)
+        factory = self.server.connection_factory
+        if factory is not None:  # network filters run on the raw bytes, before HTTP
+            info = StreamInfo(self.peer, self.local, self.connection_id, "HTTP/1.1")
+            self.net = factory(info, NetworkBridge(self))
+            self._guard(self.net.on_new_connection)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
@@ -534,8 +540,33 @@ class HttpServerConnection(asyncio.Protocol):
         self.queue = deque()
         for exchange in queue:
             self._guard(exchange.client_gone)
+        net = self.net
+        if net is not None:
+            self.net = None
+            self._guard(net.downstream_closed)
+
+    def eof_received(self) -> bool | None:
+        """The client half-closed: answer what it sent, then close."""
+        net = self.net
+        if net is not None:
+            self._guard(lambda: net.downstream_data(b"", True))
+            return True
+        return self.client_finished()
+
+    def client_finished(self) -> bool | None:
+        self.closing = True
+        if self.queue:
+            return True          # keep writing; exchange_done closes after the last answer
+        return None
 
     def data_received(self, data: bytes) -> None:
+        net = self.net
+        if net is not None:
+            self._guard(lambda: net.downstream_data(data, False))
+            return
+        self.http_received(data)
+
+    def http_received(self, data: bytes) -> None:
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -632,6 +663,10 @@ class HttpServerConnection(asyncio.Protocol):
 
     # ----------------------------------------------------------- helpers
     def write(self, data: bytes) -> None:
+        net = self.net
+        if net is not None:
+            self._guard(lambda: net.upstream_data(data, False))
+            return
         transport = self.transport
         if transport is not None:
             transport.write(data)
@@ -664,6 +699,35 @@ class HttpServerConnection(asyncio.Protocol):
             self._guard(queue[0].start)
 
 
+class NetworkBridge:
+    """ConnectionCallbacks between the network filters and the HTTP codec of one connection:
+    "upstream" of the network filters is the HTTP proxy itself, as Envoy's HCM is."""
+
+    __slots__ = ("conn",)
+
+    def __init__(self, conn: HttpServerConnection) -> None:
+        self.conn = conn
+
+    def write_upstream(self, data: bytes, end_stream: bool) -> None:
+        conn = self.conn
+        if data:
+            conn.http_received(data)
+        if end_stream and conn.client_finished() is None and conn.transport is not None:
+            conn.transport.close()
+
+    def write_downstream(self, data: bytes, end_stream: bool) -> None:
+        transport = self.conn.transport
+        if transport is None:
+            return
+        if data:
+            transport.write(data)
+        if end_stream:
+            transport.close()
+
+    def close(self) -> None:
+        self.conn.abort()
+
+
 class HttpProxyServer:
     """The listener: owns the stream factory, the upstream pool and the counters."""
 
@@ -673,6 +737,7 @@ class HttpProxyServer:
         self.stream_factory = stream_factory
         self.upstream = upstream
         self.stats = stats
+        self.connection_factory: Callable[[StreamInfo, Any], Any] | None = None
         self.connections: set[HttpServerConnection] = set()
         self.paused_writers: set[HttpServerConnection] = set()
         self.server: asyncio.base_events.Server | None = None
