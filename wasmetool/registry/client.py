@@ -257,7 +257,7 @@ class RegistryClient:
                     self._sleep(attempt, None)
                     attempt += 1
                     continue
-                raise self._connection_error(exc) from None
+                raise self._connection_error(exc, attempt) from None
             if self._scheme is None and url.startswith("https://"):
                 self._scheme = "https"
             if response.status_code in RETRY_STATUSES and attempt < self.transport.retries:
@@ -284,7 +284,7 @@ class RegistryClient:
             "if the registry serves plain HTTP, pass --plain-http",
         )
 
-    def _connection_error(self, exc: BaseException) -> WasmetoolError:
+    def _connection_error(self, exc: BaseException, retried: int = 0) -> WasmetoolError:
         reason = _root_cause(exc)
         if "NameResolution" in str(exc) or "Name or service not known" in str(exc):
             return WasmetoolError(
@@ -296,10 +296,10 @@ class RegistryClient:
                 f"cannot connect to registry {self.host}: connection refused",
                 "check the host and port, and that the registry is running",
             )
+        tried = f" (tried {retried + 1} times)" if retried else ""
         return WasmetoolError(
-            f"registry {self.host} is unreachable ({type(exc).__name__})",
-            "check the network and the registry address; the request was retried "
-            f"{self.transport.retries} times",
+            f"registry {self.host} is unreachable: {type(exc).__name__}{tried}",
+            "check the network and the registry address, then try again",
         )
 
     # -- auth --------------------------------------------------------------------
@@ -525,22 +525,26 @@ class RegistryClient:
                             repository, push=True)
 
     def get_blob(self, repository: str, digest: str, size: int, scope: str,
-                 progress: ProgressCallback | None = None, max_size: int | None = None) -> bytes:
-        """Download a blob and check it against its digest before returning it."""
-        limit = size if max_size is None else min(size, max_size)
-        response = self.request("GET", f"/v2/{repository}/blobs/{digest}", scope=scope, stream=True)
-        try:
-            if response.status_code != 200:
-                raise self.fail(response, f"blob {digest[:19]} of {repository}", repository)
+                 progress: ProgressCallback | None = None) -> bytes:
+        """Download a blob and check it against its digest before returning it.
+
+        A connection dropped mid-body is retried from the start, with backoff.
+        """
+        # Preallocated: growing a bytearray chunk by chunk re-copies large blobs.
+        buffer = bytearray(size)
+        view = memoryview(buffer)
+        attempt = 0
+        while True:
+            response = self.request("GET", f"/v2/{repository}/blobs/{digest}", scope=scope,
+                                    stream=True)
             hasher = hashlib.sha256()
-            # Preallocated: growing a bytearray chunk by chunk re-copies large blobs.
-            buffer = bytearray(limit)
-            view = memoryview(buffer)
             received = 0
             try:
+                if response.status_code != 200:
+                    raise self.fail(response, f"blob {digest[:19]} of {repository}", repository)
                 for chunk in response.iter_content(CHUNK):
                     end = received + len(chunk)
-                    if end > limit:
+                    if end > size:
                         raise WasmetoolError(
                             f"blob {digest[:19]} from {self.registry} is larger than its "
                             f"descriptor says ({size} bytes)",
@@ -553,9 +557,16 @@ class RegistryClient:
                         progress(len(chunk))
             except (requests.exceptions.ConnectionError,
                     requests.exceptions.ChunkedEncodingError) as exc:
-                raise self._connection_error(exc) from None
-        finally:
-            response.close()
+                if attempt < self.transport.retries:
+                    log.debug("download of %s broke off (%s); retrying", digest[:19],
+                              type(exc).__name__)
+                    self._sleep(attempt, None)
+                    attempt += 1
+                    continue
+                raise self._connection_error(exc, attempt) from None
+            finally:
+                response.close()
+            break
         actual = "sha256:" + hasher.hexdigest()
         if actual != digest or received != size:
             raise WasmetoolError(
@@ -566,7 +577,7 @@ class RegistryClient:
         self.stats.downloaded += 1
         self.stats.bytes_received += received
         view.release()
-        return bytes(buffer) if len(buffer) < CHUNK else buffer  # type: ignore[return-value]
+        return bytes(buffer) if size < CHUNK else buffer  # type: ignore[return-value]
 
     def get_manifest(self, repository: str, reference: str, scope: str) -> tuple[bytes, str, str]:
         """(raw bytes, media type, digest) of a manifest, verified against its digest.

@@ -43,6 +43,15 @@ def server() -> Iterator[tuple[str, Script]]:
                 self.connection.shutdown(socket.SHUT_RDWR)
                 self.close_connection = True
                 return
+            if step == "short":  # announce 2 bytes, send 1, hang up
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"{")
+                self.wfile.flush()
+                self.connection.shutdown(socket.SHUT_RDWR)
+                self.close_connection = True
+                return
             status = int(step)  # type: ignore[arg-type]
             body = b"{}" if status == 200 else (
                 b'{"errors":[{"code":"DENIED","message":"requested access to the resource is denied"}]}')
@@ -148,3 +157,21 @@ def test_loopback_plain_http_is_found_even_if_the_server_ignores_tls(server: tup
     client = RegistryClient(host, transport=TransportOptions(backoff=0.01))
     assert client.ping().status_code == 200
     assert client.scheme == "http"
+
+
+def test_a_download_cut_short_is_retried_and_verified(server: tuple[str, Script]) -> None:
+    import hashlib
+
+    host, script = server
+    script.steps = ["short", 200]
+    client = _client(host)
+    digest = "sha256:" + hashlib.sha256(b"{}").hexdigest()
+    assert client.get_blob("a/b", digest, 2, "repository:a/b:pull") == b"{}"
+    assert client.stats.retries == 1 and client.stats.downloaded == 1
+
+
+def test_a_download_with_the_wrong_content_is_refused(server: tuple[str, Script]) -> None:
+    host, _ = server
+    client = _client(host)
+    with pytest.raises(WasmetoolError, match="does not match its digest"):
+        client.get_blob("a/b", "sha256:" + "2" * 64, 2, "repository:a/b:pull")
