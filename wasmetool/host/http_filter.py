@@ -164,6 +164,9 @@ class HttpStream:
             return
         d.started = True
         d.chain = self.filters[::-1]
+        info = self.info
+        if not info.response_code_details:
+            info.response_code_details = "via_upstream"
         self.resp_headers = headers
         d.hdr_eos = end_stream
         self._headers_from(d, 0)
@@ -363,10 +366,19 @@ class HttpStream:
             self.local_headers = hdrs
             if eos:
                 self._send_local_final()
+        elif not any(k == b":status" for k, _v in hdrs):
+            # what Envoy's codec does with a response that lost :status
+            d.aborted = True
+            self.local_sent = True
+            self.info.response_code_details = "missing required header: :status"
+            body = b"missing required header: :status"
+            self.cb.send_local_reply(502, _local_headers([], body), body)
         else:
             self.cb.send_response_headers(hdrs, eos)
 
     def _emit_data(self, d: _Dir, data: bytes, eos: bool) -> None:
+        if not d.is_req and self.local_sent:
+            return
         if d.is_req:
             self.cb.forward_request_data(data, eos)
         elif self.local_mode:
@@ -377,6 +389,8 @@ class HttpStream:
             self.cb.send_response_data(data, eos)
 
     def _emit_trailers(self, d: _Dir, trls: Headers) -> None:
+        if not d.is_req and self.local_sent:
+            return
         if d.is_req:
             self.cb.forward_request_trailers(trls)
         elif self.local_mode:

@@ -186,3 +186,24 @@ def _reference_results() -> list:
             else:
                 os.environ["WASMETOOL_HOST_FASTPATH"] = old
     return _REFERENCE
+
+
+CLEAR_RESPONSE = build("""
+  (func (export "proxy_on_response_headers") (param i32 i32 i32) (result i32)
+    (drop (call $set_pairs (i32.const 2) (i32.const 16) (i32.const 1)))
+    (i32.const 0))
+""", uses=("set_pairs",), data={16: "\x07"})
+
+
+def test_response_without_status_becomes_502_as_envoys_codec() -> None:
+    with HttpEmulator(CLEAR_RESPONSE) as emu:
+        ex = emu.request(REQ, response_body="upstream body")
+        assert ex.local_reply == (502, [(b"content-length", b"32"), (b"content-type", b"text/plain")],
+                                  b"missing required header: :status")
+        assert ex.response_body == b""
+
+
+def test_response_code_details_via_upstream() -> None:
+    with HttpEmulator(ADD_HEADER) as emu:
+        ex = emu.request(REQ)
+        assert ex.info.response_code_details == "via_upstream"

@@ -242,14 +242,18 @@ def test_unknown_map_and_buffer_types() -> None:
         (i32.store (i32.const 9012) (call $get_value (i32.const 2) (i32.const 16) (i32.const 3) (i32.const 8192) (i32.const 8196)))
         (i32.store (i32.const 9016) (call $grpc_call (i32.const 16) (i32.const 1) (i32.const 16) (i32.const 1) (i32.const 16) (i32.const 1) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 8192)))
         (i32.store (i32.const 9020) (call $foreign (i32.const 16) (i32.const 3) (i32.const 0) (i32.const 0) (i32.const 8192) (i32.const 8196)))
+        (i32.store (i32.const 9024) (call $grpc_send (i32.const 1) (i32.const 16) (i32.const 1) (i32.const 0)))
+        (i32.store (i32.const 9028) (call $grpc_cancel (i32.const 1)))
+        (i32.store (i32.const 9032) (call $grpc_close (i32.const 2)))
         (i32.const 0))
-    """, uses=("get_value", "get_buf", "grpc_call", "foreign"), data={16: "abc"})
+    """, uses=("get_value", "get_buf", "grpc_call", "foreign", "grpc_send", "grpc_cancel",
+               "grpc_close"), data={16: "abc"})
     with HttpEmulator(code) as emu:
         emu.request(REQ)
         vm = emu.host.all_vms[0]
-        assert [vm.mem.get_u32(9000 + 4 * i) for i in range(6)] == [
+        assert [vm.mem.get_u32(9000 + 4 * i) for i in range(9)] == [
             abi.BAD_ARGUMENT, abi.BAD_ARGUMENT, abi.NOT_FOUND, abi.BAD_ARGUMENT,
-            abi.UNIMPLEMENTED, abi.NOT_FOUND]
+            abi.UNIMPLEMENTED, abi.NOT_FOUND, abi.BAD_ARGUMENT, abi.NOT_FOUND, abi.BAD_ARGUMENT]
 
 
 # ---------------------------------------------------------------- network filters

@@ -1,7 +1,9 @@
 """gRPC callouts. This host has no gRPC client: every call answers UNIMPLEMENTED (12).
 
 Pointers are still checked first (INVALID_MEMORY_ACCESS for bad ones), so a hostile module
-sees the same validation as everywhere else; cancel/close of an unknown call → NOT_FOUND.
+sees the same validation as everywhere else. No call or stream ever exists, so the token
+calls answer what Envoy answers for an unknown token: send → BAD_ARGUMENT; cancel/close →
+NOT_FOUND for an odd token (a call id), BAD_ARGUMENT for an even one (a stream id).
 """
 
 from __future__ import annotations
@@ -44,14 +46,18 @@ def proxy_grpc_stream(vm: Vm, up: int, up_sz: int, svc: int, svc_sz: int, method
 def proxy_grpc_send(vm: Vm, call_id: int, msg: int, msg_sz: int, end_stream: int) -> int:
     if not _readable(vm, msg, msg_sz):
         return abi.INVALID_MEMORY_ACCESS
-    return abi.NOT_FOUND
+    return abi.BAD_ARGUMENT
+
+
+def _unknown_token(call_id: int) -> int:
+    return abi.NOT_FOUND if call_id & 1 else abi.BAD_ARGUMENT
 
 
 @hostcall("proxy_grpc_cancel", "i")
 def proxy_grpc_cancel(vm: Vm, call_id: int) -> int:
-    return abi.NOT_FOUND
+    return _unknown_token(call_id)
 
 
 @hostcall("proxy_grpc_close", "i")
 def proxy_grpc_close(vm: Vm, call_id: int) -> int:
-    return abi.NOT_FOUND
+    return _unknown_token(call_id)
