@@ -494,7 +494,26 @@ BODY_CALLS = Case(
 )
 
 
+# --- metrics and proxy_log ---------------------------------------------------------------
+
+def _check_metrics(r: list[Exchange], log: str) -> None:
+    assert [x.echo_header("x-metric-counter") for x in r] == ["1", "2", "3"]
+    assert [x.echo_header("x-metric-alias") for x in r] == ["1", "2", "3"]
+    assert [x.echo_header("x-metric-gauge") for x in r] == ["10", "20", "30"]
+    assert r[0].echo_header("x-metric-hist-status") == "2"   # histograms cannot be read
+    assert "conformance log: request" in log
+    assert "conformance warn" in log
+
+
+METRICS = Case(
+    "metrics_and_log",
+    lambda env: ProxySetup(upstream=env.upstream, http_filters=[_plugin(env, "metrics")]),
+    [Request(path="/m1"), Request(path="/m2"), Request(path="/m3")],
+    _check_metrics,
+)
+
+
 CASES: list[Case] = [LIFECYCLE, BODY_CALLS, HEADERS, PAIRS, PAIRS_INVALID, LOCAL_REPLY, LOCAL_REPLY_CHAIN, CONFIG, BODY, HTTP_CALL, PROPERTIES,
-                     SHARED_DATA, SHARED_DATA_TWO, SHARED_QUEUE,
+                     SHARED_DATA, SHARED_DATA_TWO, METRICS, SHARED_QUEUE,
                      TICK, TRAP_FAIL_CLOSED, TRAP_FAIL_OPEN, TRAP_FAIL_RELOAD,
                      MEMORY_BOMB, ABI010, WASI]
