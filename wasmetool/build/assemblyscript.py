@@ -71,7 +71,10 @@ class AssemblyScriptBuilder:
         return f"node {self.node_version}"
 
     def cache_inputs(self, src: Path) -> list[Path]:
-        return files_under(src, suffixes=(".ts", ".js", ".mjs", ".cjs", ".json"))
+        # Every script and JSON file (package.json, package-lock.json, asconfig.json,
+        # tsconfig.json) except the runtime config, which does not change the module.
+        return [path for path in files_under(src, suffixes=(".ts", ".js", ".mjs", ".cjs", ".json"))
+                if path.relative_to(src).as_posix() != "runtime-config.json"]
 
     def needs_install(self, src: Path) -> bool:
         marker = src / "node_modules" / INSTALL_MARKER

@@ -179,6 +179,12 @@ def test_unchanged_inputs_hit_the_cache(tmp_path: Path) -> None:
     assert second.image.runtime_config.root_ids == ["r"]
     assert (tmp_path / "o.wasm").read_bytes() == proxy_wasm_module()
 
+    (src / "runtime-config.json").write_text(json.dumps(
+        {"type": "envoy_proxy", "abiVersions": ["v0.2.1"], "config": {"rootIds": ["new"]}}))
+    restored = run_build(BuildRequest(src, "me/f:v2", language="go"), progress=False,
+                         builder=builder)
+    assert restored.cached and restored.image.runtime_config.root_ids == ["new"]
+
     (src / "README.md").write_text("docs changed\n")  # not an input
     assert run_build(BuildRequest(src, "me/f:v3", language="go"), progress=False,
                      builder=builder).cached
@@ -242,3 +248,22 @@ def test_runner_streams_or_buffers(tmp_path: Path) -> None:
     assert sink.getvalue() == "out\nerr\n"
     with pytest.raises(WasmetoolError, match="not found"):
         runner(["/no/such/compiler"], cwd=tmp_path)
+
+
+def test_assemblyscript_inputs_are_sources_and_manifests_not_runtime_config(tmp_path: Path) -> None:
+    for name in ("assembly/index.ts", "package.json", "package-lock.json", "asconfig.json",
+                 "runtime-config.json", "README.md", "node_modules/x/index.ts", "build/a.js"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x")
+    names = {p.relative_to(tmp_path).as_posix()
+             for p in AssemblyScriptBuilder().cache_inputs(tmp_path)}
+    assert names == {"assembly/index.ts", "package.json", "package-lock.json", "asconfig.json"}
+
+
+def test_go_inputs_are_sources_and_module_files(tmp_path: Path) -> None:
+    for name in ("main.go", "internal/x.go", "go.mod", "go.sum", "runtime-config.json",
+                 "README.md", "vendor/modules.txt"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x")
+    names = {p.relative_to(tmp_path).as_posix() for p in TinyGoBuilder().cache_inputs(tmp_path)}
+    assert names == {"main.go", "internal/x.go", "go.mod", "go.sum", "vendor/modules.txt"}
