@@ -120,3 +120,19 @@ def normalise(exchange: Exchange) -> dict[str, Any]:
     else:
         result["body"] = exchange.body.decode("utf-8", errors="replace")
     return result
+
+
+def tcp_exchange(port: int, payload: bytes, timeout: float = 10.0) -> bytes:
+    """Send ``payload`` to 127.0.0.1:port, close the write side, read until EOF."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(payload)
+        sock.shutdown(socket.SHUT_WR)
+        chunks = []
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                break
+            chunks.append(data)
+    return b"".join(chunks)

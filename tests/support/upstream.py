@@ -107,3 +107,52 @@ def run_echo_upstream(name: str = "upstream") -> Iterator[EchoUpstream]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+@dataclass
+class TcpEchoUpstream:
+    """A running TCP echo upstream: it sends back what it reads, closing after EOF."""
+
+    port: int
+
+    @property
+    def address(self) -> str:
+        return f"tcp://127.0.0.1:{self.port}"
+
+
+@contextlib.contextmanager
+def run_tcp_echo_upstream() -> Iterator[TcpEchoUpstream]:
+    """Start a threaded TCP echo server on 127.0.0.1:<free port>; stop it on exit.
+
+    Each connection is read to EOF, then everything read is written back in one send
+    and the connection is closed.
+    """
+    import socketserver
+
+    class Handler(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            chunks = []
+            while True:
+                data = self.request.recv(65536)
+                if not data:
+                    break
+                chunks.append(data)
+            self.request.sendall(b"".join(chunks))
+
+    class Server(socketserver.ThreadingTCPServer):
+        daemon_threads = True
+        allow_reuse_address = True
+
+        def handle_error(self, request: object, client_address: object) -> None:
+            return
+
+    server = Server(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              name="tcp-echo", daemon=True)
+    thread.start()
+    try:
+        yield TcpEchoUpstream(port=int(server.server_address[1]))
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
