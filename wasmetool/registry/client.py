@@ -29,6 +29,7 @@ import json
 import logging
 import random
 import re
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -143,7 +144,12 @@ def _no_netrc(request: requests.PreparedRequest) -> requests.PreparedRequest:
 
 
 class RegistryClient:
-    """One registry, one keep-alive session, cached auth per scope."""
+    """One registry, one keep-alive session, cached auth per scope.
+
+    Safe to use from a few threads at once (push and pull move blobs in parallel):
+    requests' connection pool is thread-safe, counters are locked, and two threads
+    fetching the same token at once only cost one extra token request.
+    """
 
     def __init__(self, registry: str, *, credentials: Credentials | None = None,
                  transport: TransportOptions | None = None,
@@ -156,6 +162,7 @@ class RegistryClient:
         self._credential_source = None if credentials is not None else credential_source
         self.transport = transport or TransportOptions()
         self.stats = TransferStats()
+        self._lock = threading.RLock()
         self.session = requests.Session()
         self.session.headers["User-Agent"] = f"wasmetool/{__version__}"
         # A no-op auth object stops requests from sending ~/.netrc credentials on its
@@ -184,10 +191,17 @@ class RegistryClient:
 
     @property
     def credentials(self) -> Credentials | None:
-        if self._credential_source is not None:
-            self._credentials = self._credential_source()
-            self._credential_source = None
-        return self._credentials
+        with self._lock:
+            if self._credential_source is not None:
+                self._credentials = self._credential_source()
+                self._credential_source = None
+            return self._credentials
+
+    def count(self, **increments: int) -> None:
+        """Add to the transfer counters (blobs move on several threads at once)."""
+        with self._lock:
+            for name, value in increments.items():
+                setattr(self.stats, name, getattr(self.stats, name) + value)
 
     # -- plumbing --------------------------------------------------------------
 
@@ -213,7 +227,7 @@ class RegistryClient:
             retry_after = response.headers.get("Retry-After", "")
             if retry_after.isdigit():
                 delay = max(delay, min(float(retry_after), 10.0))
-        self.stats.retries += 1
+        self.count(retries=1)
         time.sleep(delay)
 
     def _send(self, method: str, target: str, headers: dict[str, str], data: bytes | None,
@@ -229,7 +243,7 @@ class RegistryClient:
             # Probing a loopback registry for TLS: a plain-HTTP server may answer a
             # ClientHello with an error, a reset, or silence — keep the wait short.
             probing = self._scheme is None and url.startswith(f"https://{self.host}")
-            self.stats.requests += 1
+            self.count(requests=1)
             try:
                 response = self.session.request(
                     # verify per request: requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE
@@ -471,7 +485,7 @@ class RegistryClient:
             return None
         response.close()
         if response.status_code == 201:
-            self.stats.mounted += 1
+            self.count(mounted=1)
             return "mounted"
         if response.status_code == 202 and "Location" in response.headers:
             return urljoin(self.url(""), response.headers["Location"])
@@ -504,8 +518,7 @@ class RegistryClient:
             )
             response.close()
             if response.status_code in (201, 204):
-                self.stats.uploaded += 1
-                self.stats.bytes_sent += len(data)
+                self.count(uploaded=1, bytes_sent=len(data))
                 if progress:
                     progress(len(data))
                 return
@@ -574,8 +587,7 @@ class RegistryClient:
                 f"(got {actual[:19]}, {received} bytes)",
                 "the registry content is corrupt or was tampered with; nothing was stored",
             )
-        self.stats.downloaded += 1
-        self.stats.bytes_received += received
+        self.count(downloaded=1, bytes_received=received)
         view.release()
         return bytes(buffer) if size < CHUNK else buffer  # type: ignore[return-value]
 

@@ -7,12 +7,33 @@ Credentials, first hit wins: ``-u/-p`` given on the command line, what
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from wasmetool.errors import WasmetoolError
 from wasmetool.registry.client import RegistryClient, TransportOptions
 from wasmetool.registry.credentials import Credentials, find_credentials
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+R = TypeVar("R")
+MAX_PARALLEL_BLOBS = 4
+
+
+def in_parallel(work: Callable[[T], R], items: Iterable[T]) -> list[R]:
+    """Run ``work`` on each item, a few at a time; the first error is raised.
+
+    Blobs of one image are independent, so their HEAD/upload or download round
+    trips overlap instead of adding up.
+    """
+    todo = list(items)
+    if len(todo) <= 1:
+        return [work(item) for item in todo]
+    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_BLOBS, len(todo)),
+                            thread_name_prefix="wasmetool-blob") as pool:
+        return list(pool.map(work, todo))
 
 
 def explicit_credentials(username: str | None, password: str | None) -> Credentials | None:

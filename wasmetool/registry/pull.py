@@ -20,7 +20,7 @@ from wasmetool.oci.formats import MAX_WASM_BYTES, extract_plugin_wasm, image_for
 from wasmetool.oci.reference import Reference, parse_reference
 from wasmetool.registry.auth import repository_scope
 from wasmetool.registry.client import TransportOptions
-from wasmetool.registry.connect import open_client
+from wasmetool.registry.connect import in_parallel, open_client
 from wasmetool.registry.progress import transfer_progress
 from wasmetool.store import Store
 
@@ -79,19 +79,20 @@ def pull_image(store: Store, ref: Reference | str, *, username: str | None = Non
         for item in [manifest.get("config") or {}, *manifest["layers"]]:
             desc = Descriptor.from_dict(item)
             children.setdefault(desc.digest, desc)
-        fetched: dict[str, bytes] = {}
-        reused = 0
-        for desc in children.values():
-            if store.has_blob(desc.digest):
-                reused += 1
-                continue
+        missing = [d for d in children.values() if not store.has_blob(d.digest)]
+        reused = len(children) - len(missing)
+        for desc in missing:
             if desc.size > MAX_WASM_BYTES * 2:
                 raise WasmetoolError(
                     f"blob {desc.digest[:19]} of {reference.familiar} is {desc.size} bytes, "
                     "over the size limit for a filter image")
-            fetched[desc.digest] = client.get_blob(
-                reference.repository, desc.digest, desc.size, scope,
-                progress=bars.task(f"pull {desc.digest[7:19]}", desc.size))
+
+        def download(desc: Descriptor) -> bytes:
+            return client.get_blob(reference.repository, desc.digest, desc.size, scope,
+                                   progress=bars.task(f"pull {desc.digest[7:19]}", desc.size))
+
+        fetched = dict(zip((d.digest for d in missing), in_parallel(download, missing),
+                           strict=True))
         downloaded = client.stats.downloaded
 
     layer_bytes = fetched[layer.digest] if layer.digest in fetched else store.read_blob(layer.digest)

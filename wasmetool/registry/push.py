@@ -7,13 +7,15 @@ registry reports must equal the one computed locally.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 from wasmetool.errors import WasmetoolError
+from wasmetool.oci.descriptor import Descriptor
 from wasmetool.oci.reference import Reference, parse_reference
 from wasmetool.registry.auth import repository_scope
 from wasmetool.registry.client import TransportOptions
-from wasmetool.registry.connect import open_client
+from wasmetool.registry.connect import in_parallel, open_client
 from wasmetool.registry.convert import push_content
 from wasmetool.registry.progress import transfer_progress
 from wasmetool.store import Store
@@ -37,6 +39,21 @@ class PushResult:
             "blobsSkipped": self.skipped, "blobsMounted": self.mounted,
             "bytesUploaded": self.bytes_sent,
         }
+
+
+class _LazySources:
+    """Mount sources, computed the first time a blob is missing (never on a re-push)."""
+
+    def __init__(self, store: Store, dst: Reference) -> None:
+        self._store, self._dst = store, dst
+        self._lock = threading.Lock()
+        self._sources: dict[str, str] | None = None
+
+    def get(self, digest: str) -> str | None:
+        with self._lock:
+            if self._sources is None:
+                self._sources = _mount_sources(self._store, self._dst)
+            return self._sources.get(digest)
 
 
 def _mount_sources(store: Store, dst: Reference) -> dict[str, str]:
@@ -84,23 +101,24 @@ def push_image(store: Store, source: Reference | str, target: Reference | str | 
     scope = repository_scope(dst.repository, push=True)
     with open_client(dst.registry, username=username, password=password,
                      transport=transport) as client, transfer_progress(progress) as bars:
-        sources: dict[str, str] | None = None
-        for blob in content.blobs:
+        sources = _LazySources(store, dst)
+
+        def send(blob: Descriptor) -> None:
             if client.blob_exists(dst.repository, blob.digest, scope):
-                client.stats.skipped += 1
-                continue
-            if sources is None:
-                sources = _mount_sources(store, dst)
+                client.count(skipped=1)
+                return
             session_url = None
-            if blob.digest in sources:
-                session_url = client.mount_blob(dst.repository, blob.digest,
-                                                sources[blob.digest], scope)
+            source = sources.get(blob.digest)
+            if source:
+                session_url = client.mount_blob(dst.repository, blob.digest, source, scope)
                 if session_url == "mounted":
-                    continue
+                    return
             data = content.load(blob.digest)
             client.upload_blob(dst.repository, blob.digest, data, scope,
                                progress=bars.task(f"push {blob.digest[7:19]}", len(data)),
                                session_url=session_url)
+
+        in_parallel(send, content.blobs)
         reference = dst.tag or content.digest
         if dst.tag is None and dst.digest:
             reference = dst.digest
