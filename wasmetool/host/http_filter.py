@@ -68,7 +68,7 @@ class _Filter:
 
 class _Dir:
     __slots__ = ("is_req", "chain", "stop", "kind", "buf", "buf_eos", "trl_held", "hdr_eos",
-                 "cur", "aborted", "emitted", "started")
+                 "cur", "cur_eos", "aborted", "emitted", "started", "added_trailers")
 
     def __init__(self, is_req: bool, chain: list[_Filter]) -> None:
         self.is_req = is_req
@@ -80,6 +80,8 @@ class _Dir:
         self.trl_held = False
         self.hdr_eos = False
         self.cur: bytearray | None = None
+        self.cur_eos = False
+        self.added_trailers: Headers | None = None
         self.aborted = False
         self.emitted = False
         self.started = False
@@ -120,10 +122,22 @@ class HttpStream:
         if map_type == abi.MAP_RESPONSE_HEADERS:
             return self.resp_headers
         if map_type == abi.MAP_REQUEST_TRAILERS:
+            if self.req_trailers is None:
+                return self._add_trailers(self.req)
             return self.req_trailers
         if map_type == abi.MAP_RESPONSE_TRAILERS:
+            if self.resp_trailers is None:
+                return self._add_trailers(self.resp)
             return self.resp_trailers
         return None
+
+    def _add_trailers(self, d: _Dir) -> Headers | None:
+        """Envoy's add{De,En}codedTrailers: the last body callback may create trailers."""
+        if d.cur is None or not d.cur_eos:
+            return None
+        if d.added_trailers is None:
+            d.added_trailers = []
+        return d.added_trailers
 
     def get_buffer(self, buf_type: int) -> bytearray | None:
         if buf_type == abi.BUF_HTTP_REQUEST_BODY:
@@ -268,6 +282,7 @@ class HttpStream:
 
     def _data_from(self, d: _Dir, start: int, chunk: bytearray, eos: bool) -> None:
         chain = d.chain
+        trailers_from = -1
         for i in range(start, len(chain)):
             if d.stop == i:
                 if d.kind != DATA:
@@ -287,17 +302,33 @@ class HttpStream:
             if f.bypass or f.ctx is None:
                 continue
             d.cur = chunk
+            d.cur_eos = eos
             r = self._call(f, d, DATA, len(chunk), 1 if eos else 0)
             d.cur = None
             if d.aborted or self.finished:
                 return
+            if eos and d.added_trailers is not None:
+                # the filter added trailers: the body no longer ends the stream
+                if d.is_req:
+                    self.req_trailers = d.added_trailers
+                else:
+                    self.resp_trailers = d.added_trailers
+                d.added_trailers = None
+                eos = False
+                trailers_from = i + 1
             if r:
                 d.stop = i
                 d.kind = DATA
                 d.buf = chunk
                 d.buf_eos = eos
+                if trailers_from == i + 1:      # its own trailers wait with its data
+                    d.trl_held = True
+                elif trailers_from >= 0:
+                    self._trailers_from(d, trailers_from)
                 return
         self._emit_data(d, bytes(chunk), eos)
+        if trailers_from >= 0 and not (d.aborted or self.finished):
+            self._trailers_from(d, trailers_from)
 
     def _trailers_from(self, d: _Dir, start: int) -> None:
         chain = d.chain
@@ -352,6 +383,8 @@ class HttpStream:
         elif kind == DATA:
             if buf is not None:
                 self._data_from(d, i + 1, buf, beos)
+            if trl and not (d.aborted or self.finished):
+                self._trailers_from(d, i + 1)
         else:
             if buf is not None:
                 self._data_from(d, i + 1, buf, False)

@@ -207,3 +207,45 @@ def test_response_code_details_via_upstream() -> None:
     with HttpEmulator(ADD_HEADER) as emu:
         ex = emu.request(REQ)
         assert ex.info.response_code_details == "via_upstream"
+
+
+TRAILERS = build("""
+  (func (export "proxy_on_request_body") (param $ctx i32) (param $size i32) (param $eos i32) (result i32)
+    (if (local.get $eos)
+      (then (drop (call $add (i32.const 1) (i32.const 16) (i32.const 7) (i32.const 32) (i32.const 3)))))
+    (i32.const 0))
+  (func (export "proxy_on_response_trailers") (param $ctx i32) (param $n i32) (result i32)
+    (drop (call $add (i32.const 3) (i32.const 48) (i32.const 6) (i32.const 32) (i32.const 3)))
+    (i32.const 0))
+""", uses=("add",), data={16: "x-trail", 32: "yes", 48: "x-resp"})
+
+
+def test_trailers_added_from_last_body_callback_and_response_trailers() -> None:
+    with HttpEmulator(TRAILERS) as emu:
+        ex = emu.request(REQ, body="abc", response_body="r", response_trailers={"grpc-status": "0"})
+        assert ex.forwarded_body == b"abc"
+        assert ex.forwarded_trailers["x-trail"] == "yes"
+        assert ("request_data", 3, False) in ex.events and ex.events.count(("request_trailers",)) == 1
+        assert ex.response_trailers.all("x-resp") == ["yes"]
+        assert ex.response_trailers["grpc-status"] == "0"
+
+
+CLOSE = build("""
+  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+    (drop (call $close_stream (i32.const 0))) (i32.const 1))
+  (func (export "proxy_on_log") (param i32)
+    (drop (call $log (i32.const 2) (i32.const 16) (i32.const 3))))
+  (func (export "proxy_on_delete") (param i32)
+    (drop (call $log (i32.const 2) (i32.const 32) (i32.const 6))))
+  (func (export "proxy_on_done") (param i32) (result i32)
+    (drop (call $log (i32.const 2) (i32.const 48) (i32.const 4))) (i32.const 1))
+""", uses=("close_stream", "log"), data={16: "log", 32: "delete", 48: "done"})
+
+
+def test_close_stream_resets_and_runs_log_done_delete() -> None:
+    with HttpEmulator(CLOSE) as emu:
+        ex = emu.request(REQ, complete=False)
+        assert ex.was_reset and ex.forwarded_headers is None
+        assert emu.log_messages() == ["log", "done", "delete"]
+        ex.complete()                                   # idempotent
+        assert emu.log_messages() == ["log", "done", "delete"]

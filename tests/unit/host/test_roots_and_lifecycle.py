@@ -1,0 +1,137 @@
+"""Root contexts: singletons, ticks, proxy_done at shutdown, failures outside streams."""
+
+from __future__ import annotations
+
+from wat import build
+
+from wasmetool.host import abi
+from wasmetool.host.testing import HttpEmulator, RootEmulator, TcpEmulator
+
+REQ = {":method": "GET", ":path": "/", ":authority": "example.com"}
+
+SINGLETON = build("""
+  (func (export "proxy_on_vm_start") (param $root i32) (param $size i32) (result i32)
+    (drop (call $get_buf (i32.const 6) (i32.const 0) (local.get $size) (i32.const 8192) (i32.const 8196)))
+    (drop (call $log (i32.const 2) (i32.load (i32.const 8192)) (i32.load (i32.const 8196))))
+    (drop (call $tick (i32.const 1000)))
+    (i32.const 1))
+  (func (export "proxy_on_configure") (param $root i32) (param $size i32) (result i32)
+    (drop (call $get_buf (i32.const 7) (i32.const 0) (local.get $size) (i32.const 8192) (i32.const 8196)))
+    (drop (call $log (i32.const 2) (i32.load (i32.const 8192)) (i32.load (i32.const 8196))))
+    (i32.const 1))
+  (func (export "proxy_on_tick") (param i32)
+    (drop (call $log (i32.const 1) (i32.const 16) (i32.const 4))))
+  (func (export "proxy_on_done") (param i32) (result i32)
+    (drop (call $log (i32.const 2) (i32.const 32) (i32.const 4)))
+    (i32.const 0))
+  (func (export "proxy_on_delete") (param i32)
+    (drop (call $log (i32.const 2) (i32.const 48) (i32.const 6))))
+""", uses=("get_buf", "log", "tick"), data={16: "tick", 32: "done", 48: "delete"})
+
+
+def test_singleton_reads_configs_ticks_without_traffic_and_defers_delete() -> None:
+    emu = RootEmulator(SINGLETON, vm_configuration="vm-cfg", configuration="plugin-cfg",
+                       name="svc")
+    assert emu.log_messages() == ["vm-cfg", "plugin-cfg"]
+    assert emu.advance(3.0) == 3
+    assert emu.log_messages(abi.DEBUG) == ["tick", "tick", "tick"]
+    assert not emu.host.has_http_filters()
+    root = emu.host.plugins[0].root
+    emu.close()                                    # on_done returns false: delete waits
+    assert emu.log_messages()[-1] == "done" and root.done_pending
+
+
+def test_log_level_filters_plugin_logs() -> None:
+    emu = RootEmulator(SINGLETON, vm_configuration="a", configuration="b", log_level=abi.INFO)
+    emu.advance(2.0)
+    assert emu.log_messages(abi.DEBUG) == []
+    emu.close()
+
+
+TRAP_IN_CALLBACK = build("""
+  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+    (drop (call $http_call (i32.const 16) (i32.const 1) (i32.const 0) (i32.const 0) (i32.const 0)
+                            (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 100) (i32.const 8192)))
+    (i32.const 1))
+  (func (export "proxy_on_http_call_response") (param i32 i32 i32 i32 i32) unreachable)
+""", uses=("http_call",), data={16: "c"})
+
+
+def test_vm_failing_in_a_root_callback_fails_the_waiting_stream() -> None:
+    from wasmetool.host.dispatch import HttpCallResponse
+    # the module's call has no headers (BAD_ARGUMENT): deliver a response for token 1 directly
+    with HttpEmulator(TRAP_IN_CALLBACK, clusters=["c"]) as emu:
+        ex = emu.new_exchange()
+        ex.send_request_headers(REQ, end_stream=True)
+        vm = emu.host.all_vms[0]
+        root = emu.host.plugins[0].root
+        emu.host._http_call_done(vm, root, 1, HttpCallResponse([(b":status", b"200")]))
+        emu.run_pending()
+        assert vm.failed is not None
+        assert ex.status == 503 and ex.forwarded_headers is None
+
+
+def test_fail_open_resumes_the_waiting_stream() -> None:
+    from wasmetool.host.dispatch import HttpCallResponse
+    with HttpEmulator(TRAP_IN_CALLBACK, clusters=["c"], failure_policy="fail_open") as emu:
+        ex = emu.new_exchange()
+        ex.send_request_headers(REQ, end_stream=True)
+        vm = emu.host.all_vms[0]
+        emu.host._http_call_done(vm, emu.host.plugins[0].root, 1,
+                                 HttpCallResponse([(b":status", b"200")]))
+        emu.run_pending()
+        assert ex.forwarded_headers is not None and ex.local_reply is None
+
+
+EFFECTIVE = build("""
+  (func (export "proxy_on_request_headers") (param $ctx i32) (param i32 i32) (result i32)
+    (i32.store (i32.const 9000) (call $eff (i32.const 12345)))
+    (i32.store (i32.const 9004) (call $eff (i32.const 1)))
+    (i32.store (i32.const 9008) (call $add (i32.const 0) (i32.const 16) (i32.const 3) (i32.const 16) (i32.const 3)))
+    (i32.const 0))
+""", uses=("eff", "add"), data={16: "abc"})
+
+
+def test_effective_context_unknown_id_and_root_has_no_headers() -> None:
+    with HttpEmulator(EFFECTIVE) as emu:
+        ex = emu.request(REQ)
+        mem = emu.host.all_vms[0].mem
+        assert mem.get_u32(9000) == abi.BAD_ARGUMENT
+        assert mem.get_u32(9004) == abi.OK              # root context 1 is effective now
+        assert mem.get_u32(9008) == abi.BAD_ARGUMENT    # ...and it has no request headers
+        assert "abc" not in ex.forwarded_headers
+
+
+QUEUE_ORDER = build("""
+  (func (export "proxy_on_vm_start") (param i32 i32) (result i32)
+    (drop (call $reg_q (i32.const 16) (i32.const 1) (i32.const 8192)))
+    (i32.const 1))
+  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+    (drop (call $enq (i32.load (i32.const 8192)) (i32.const 16) (i32.const 1)))
+    (drop (call $log (i32.const 2) (i32.const 32) (i32.const 8)))
+    (i32.const 0))
+  (func (export "proxy_on_queue_ready") (param i32 i32)
+    (drop (call $log (i32.const 2) (i32.const 48) (i32.const 5))))
+""", uses=("reg_q", "enq", "log"), data={16: "q", 32: "enqueued", 48: "ready"})
+
+
+def test_queue_ready_is_delivered_asynchronously() -> None:
+    with HttpEmulator(QUEUE_ORDER) as emu:
+        emu.request(REQ)
+        assert emu.log_messages() == ["enqueued", "ready"]
+        assert emu.queue_items("q") == [b"q"]
+
+
+TCP_TRAP = build("""
+  (func (export "proxy_on_downstream_data") (param i32 i32 i32) (result i32) unreachable)
+""")
+
+
+def test_network_filter_fail_closed_closes_and_fail_open_passes() -> None:
+    with TcpEmulator(TCP_TRAP) as emu:
+        s = emu.connect().client_sends("x")
+        assert s.closed and s.upstream == b""
+        assert emu.connect().closed                     # later connections: closed at once
+    with TcpEmulator(TCP_TRAP, failure_policy="fail_open") as emu:
+        s = emu.connect().client_sends("x")
+        assert not s.closed and s.upstream == b"x"
