@@ -108,9 +108,9 @@ def push_image(store: Store, source: Reference | str, target: Reference | str | 
                 client.count(skipped=1)
                 return
             session_url = None
-            source = sources.get(blob.digest)
-            if source:
-                session_url = client.mount_blob(dst.repository, blob.digest, source, scope)
+            origin = sources.get(blob.digest)
+            if origin:
+                session_url = client.mount_blob(dst.repository, blob.digest, origin, scope)
                 if session_url == "mounted":
                     return
             data = content.load(blob.digest)
@@ -119,9 +119,7 @@ def push_image(store: Store, source: Reference | str, target: Reference | str | 
                                session_url=session_url)
 
         in_parallel(send, content.blobs)
-        reference = dst.tag or content.digest
-        if dst.tag is None and dst.digest:
-            reference = dst.digest
+        reference = dst.tag or content.digest  # a digest target equals content.digest
         remote_digest = client.put_manifest(dst.repository, reference, content.manifest,
                                             content.media_type, scope)
         if remote_digest and remote_digest != content.digest:
