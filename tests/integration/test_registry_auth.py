@@ -184,3 +184,17 @@ def test_push_to_a_second_repository(run, registry: RegistryServer) -> None:
     run("rm", ref)
     assert run("pull", f"{registry.host}/team/second:v1").code == 0
     assert Store.open().resolve(f"{registry.host}/team/second:v1").wasm_bytes() == FILTER
+
+
+@pytest.mark.parametrize("registry", ["token"], indirect=True)
+def test_read_only_account_gets_a_permission_error_on_push(registry: RegistryServer, run) -> None:
+    assert registry.token_server is not None
+    ref = f"{registry.host}/team/readonly:v1"
+    _build(ref)
+    registry.token_server.allowed_actions = {"pull"}
+    try:
+        result = run("push", ref, "-u", registry.username, "-p", registry.password)
+    finally:
+        registry.token_server.allowed_actions = None
+    assert result.code == 1
+    assert "denied access" in result.err and "permission to push to repository team/readonly" in result.err

@@ -157,6 +157,7 @@ class TokenServer:
         self.service = service
         self.issuer = issuer
         self.requests: list[dict[str, Any]] = []
+        self.allowed_actions: set[str] | None = None  # e.g. {"pull"}: a read-only account
         self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         now = dt.datetime.now(dt.UTC)
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "wasmetool token signer")])
@@ -190,8 +191,11 @@ class TokenServer:
         for scope in scopes:
             parts = scope.split(":")
             if len(parts) >= 3:
+                actions = parts[-1].split(",")
+                if self.allowed_actions is not None:
+                    actions = [a for a in actions if a in self.allowed_actions]
                 access.append({"type": parts[0], "name": ":".join(parts[1:-1]),
-                               "actions": parts[-1].split(",")})
+                               "actions": actions})
         now = int(time.time())
         header = {"alg": "RS256", "typ": "JWT", "x5c": [self._x5c]}
         claims = {"iss": self.issuer, "sub": self.username, "aud": self.service,

@@ -422,6 +422,10 @@ class RegistryClient:
         status = response.status_code
         codes = _error_codes(response)
         detail = next((m for _, m in codes if m), "")
+        challenge = parse_challenge(response.headers.get("WWW-Authenticate"))
+        if status == 401 and challenge is not None and \
+                challenge.params.get("error") == "insufficient_scope" and self.credentials:
+            status = 403  # authenticated, but the token does not grant this action
         if status == 401:
             if self.credentials is None:
                 return WasmetoolError(

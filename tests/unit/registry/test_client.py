@@ -175,3 +175,17 @@ def test_a_download_with_the_wrong_content_is_refused(server: tuple[str, Script]
     client = _client(host)
     with pytest.raises(WasmetoolError, match="does not match its digest"):
         client.get_blob("a/b", "sha256:" + "2" * 64, 2, "repository:a/b:pull")
+
+
+def test_insufficient_scope_reads_as_a_permission_problem() -> None:
+    import requests
+
+    response = requests.Response()
+    response.status_code = 401
+    response.headers["WWW-Authenticate"] = (
+        'Bearer realm="https://auth.example/token",service="r",'
+        'scope="repository:team/f:pull,push",error="insufficient_scope"')
+    response._content = b""
+    client = RegistryClient("registry.example", credentials=Credentials("me", "pw"))
+    error = client.fail(response, "uploading blob sha256:abc to team/f", "team/f", push=True)
+    assert "denied access" in str(error) and "permission to push to repository team/f" in str(error)
