@@ -17,6 +17,9 @@ class Pool(Protocol):
     def close(self) -> None: ...
 
 
+UPSTREAM_FAILURE_BODY = b"upstream connect error or disconnect/reset before headers. reset reason: "
+
+
 class HttpCall:
     """One proxy_http_call in flight: collects the response, enforces the timeout."""
 
@@ -69,7 +72,14 @@ class HttpCall:
         self._finish(HttpCallResponse(self.headers, b"".join(self.body), trailers))
 
     def on_upstream_failure(self, reason: str, response_started: bool) -> None:
-        self._finish(None)
+        if response_started:
+            self._finish(None)
+            return
+        # Envoy's async client answers an unreachable cluster with its router's local reply.
+        body = UPSTREAM_FAILURE_BODY + reason.encode()
+        self._finish(HttpCallResponse([(b":status", b"503"),
+                                       (b"content-length", str(len(body)).encode()),
+                                       (b"content-type", b"text/plain")], body, []))
 
     def on_upstream_flush(self) -> None:
         return None

@@ -96,7 +96,8 @@ class EchoRequest:
             sink.on_upstream_headers(headers, True)
             return
         sink.on_upstream_headers(headers, False)
-        sink.on_upstream_data(payload, True)
+        sink.on_upstream_data(payload, False)
+        sink.on_upstream_data(b"", True)
         sink.on_upstream_flush()
 
 

@@ -203,10 +203,11 @@ class Exchange:
             data = body[0] if len(body) == 1 else b"".join(body)
             if self.info is not None:
                 self.info.bytes_received += len(data)
-            stream.decode_data(data, complete and self.trailers is None)
+            # As Envoy's HTTP/1 codec: body data, then end of stream as its own empty frame.
+            stream.decode_data(data, False)
             if self.done:
                 return
-        elif complete and self.trailers is None:
+        if complete and self.trailers is None:
             stream.decode_data(b"", True)
             return
         if complete and self.trailers is not None:
@@ -385,6 +386,14 @@ class Exchange:
         self.upstream = upstream
 
     def on_upstream_headers(self, headers: Headers, end_stream: bool) -> None:
+        upstream = self.upstream
+        info = self.info
+        if info is not None:
+            info.response_code_details = "via_upstream"
+            peer = getattr(upstream, "peer", None)
+            if peer is not None:
+                info.upstream_address = peer
+                info.upstream_local_address = upstream.local  # type: ignore[union-attr]
         if end_stream:
             self.upstream = None
         stream = self.stream

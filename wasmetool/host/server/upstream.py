@@ -101,6 +101,8 @@ class UpstreamConnection(asyncio.Protocol):
         self.delivered_headers = False
         self.keep_alive = True
         self.connect_timer: asyncio.TimerHandle | None = None
+        self.peer: tuple[str, int] | None = None
+        self.local: tuple[str, int] | None = None
         # per-read event batch
         self._headers: Headers | None = None
         self._status = 0
@@ -174,6 +176,10 @@ class UpstreamConnection(asyncio.Protocol):
     # ---------------------------------------------------------------- asyncio
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        peer = transport.get_extra_info("peername")
+        local = transport.get_extra_info("sockname")
+        self.peer = (peer[0], peer[1]) if peer else None
+        self.local = (local[0], local[1]) if local else None
         if self.connect_timer is not None:
             self.connect_timer.cancel()
             self.connect_timer = None
@@ -226,7 +232,8 @@ class UpstreamConnection(asyncio.Protocol):
             self.sink = None
             self.close()
             self.pool.stats.upstream_rq_reset += 1
-            sink.on_upstream_failure(f"protocol error: {exc}", self.delivered_headers)
+            log.debug("bad response from %s: %s", self.pool.target.address, exc)
+            sink.on_upstream_failure("protocol error", self.delivered_headers)
             return
         self._flush(sink)
         sink.on_upstream_flush()
@@ -251,10 +258,8 @@ class UpstreamConnection(asyncio.Protocol):
             sink.on_upstream_headers(headers, False)
         if body:
             self._body = []
-            data = body[0] if len(body) == 1 else b"".join(body)
-            sink.on_upstream_data(data, complete and trailers is None)
-            if complete and trailers is None:
-                return
+            # As Envoy's HTTP/1 codec: body data, then end of stream as its own empty frame.
+            sink.on_upstream_data(body[0] if len(body) == 1 else b"".join(body), False)
         if complete:
             if trailers is not None:
                 self._trailers = None
@@ -355,8 +360,8 @@ class UpstreamPool:
             elif fut.exception() is not None:
                 self.all.discard(conn)
                 exc = fut.exception()
-                detail = getattr(exc, "strerror", None) or str(exc)
-                conn.connect_failed(f"connection failure ({detail})")
+                log.debug("connecting to %s failed: %s", self.target.address, exc)
+                conn.connect_failed("remote connection failure")   # Envoy's reset reason
 
         future.add_done_callback(done)
         return conn
