@@ -18,7 +18,9 @@ yet sent) it is sent directly; after the response started the stream is reset.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import quote
 
 from wasmetool.host import abi
 from wasmetool.host.contexts import StreamContext
@@ -247,7 +249,7 @@ class HttpStream:
     def _fail_stream(self, f: _Filter, d: _Dir) -> None:
         self.host.count("wasmetool_failed_streams_total")
         if self.pending_local is None:
-            self.pending_local = (f.index, 503, FAIL_DETAILS, b"", [], not d.is_req)
+            self.pending_local = (f.index, 503, FAIL_DETAILS, b"", [], GRPC_UNAVAILABLE)
         self._flush_local()
 
     # ---------------------------------------------------------------- iteration
@@ -461,21 +463,19 @@ class HttpStream:
         if self.finished or self.local_sent or self.local_mode:
             return abi.OK
         if self.pending_local is None:
-            in_response = self.resp.started and self.vm_in_response(ctx)
-            self.pending_local = (ctx.index, status, details, body, headers, in_response)
+            self.pending_local = (ctx.index, status, details, body, headers, grpc_status)
             if not self.in_call:
                 self.host.dispatcher.call_soon(self._flush_local)
         return abi.OK
-
-    def vm_in_response(self, ctx: StreamContext) -> bool:
-        return self.resp.started
 
     def _flush_local(self) -> None:
         pending = self.pending_local
         if pending is None or self.finished:
             return
-        index, status, details, body, headers, _in_resp = pending
+        index, status, details, body, headers, grpc_status = pending
         self.pending_local = None
+        if _is_grpc(self.req_headers):
+            status, headers, body = _grpc_local_reply(status, headers, body, grpc_status)
         self.info.response_code_details = details.decode("utf-8", "replace")
         self.host.count("wasmetool_local_replies_total")
         self.req.aborted = True
@@ -554,7 +554,6 @@ class HttpStream:
                 self._plain_call(f, ex.proxy_on_delete, "proxy_on_delete")
             f.ctx.deleted = True  # type: ignore[union-attr]
             vm.contexts.pop(f.id, None)
-        self.host.stream_finished(self)
 
     def _plain_call(self, f: _Filter, fn: Any, name: str) -> None:
         vm = f.vm
@@ -584,6 +583,32 @@ def _position(d: _Dir, ctx: StreamContext) -> int:
     return -2
 
 
+GRPC_UNAVAILABLE = 14
+_HTTP_TO_GRPC = {400: 13, 401: 16, 403: 7, 404: 12, 429: 14, 502: 14, 503: 14, 504: 14}
+
+
+def _is_grpc(headers: Headers | None) -> bool:
+    if not headers:
+        return False
+    for k, v in headers:
+        if k == b"content-type":
+            return v == b"application/grpc" or v.startswith((b"application/grpc+",
+                                                             b"application/grpc;"))
+    return False
+
+
+def _grpc_local_reply(status: int, headers: Headers, body: bytes,
+                      grpc_status: int) -> tuple[int, Headers, bytes]:
+    """Envoy answers a gRPC request's local reply as a trailers-only gRPC response."""
+    code = grpc_status if 0 <= grpc_status <= 16 else _HTTP_TO_GRPC.get(status, 2)
+    out = list(headers) + [(b"content-type", b"application/grpc"),
+                           (b"grpc-status", str(code).encode())]
+    if body:
+        out.append((b"grpc-message", quote(body, safe=" !\"#$&'()*+,-./:;<=>?@[]^_`{|}~")
+                    .encode()))
+    return 200, out, b""
+
+
 def _local_headers(headers: Headers, body: bytes) -> Headers:
     out = list(headers)
     if body:
@@ -593,6 +618,4 @@ def _local_headers(headers: Headers, body: bytes) -> Headers:
     return out
 
 
-def _now_ns() -> int:
-    import time
-    return time.time_ns()
+_now_ns = time.time_ns

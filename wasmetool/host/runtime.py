@@ -219,6 +219,9 @@ class Host:
             self.emit_log(abi.CRITICAL, p.name, 0, f"fail_reload: new VM failed to start: {e}")
             return False
         p.reloads += 1
+        if old is not None and not old.plugins and old in self.all_vms:
+            self.all_vms.remove(old)          # nothing will call it again: let it go
+            old.close()
         self.count("wasmetool_vm_reloads_total")
         self.emit_log(abi.WARN, p.name, 0, "fail_reload: started a fresh VM")
         return True
@@ -236,13 +239,11 @@ class Host:
         if sink is not None and level >= self.log_level:
             sink(LogRecord(level, plugin, context_id, message))
 
-    def stream_finished(self, stream: Any) -> None:
-        pass
-
     def on_vm_failed(self, vm: Vm) -> None:
         self.count("wasmetool_vm_failures_total")
-        for root in vm.roots.values():
-            if root.timer is not None:
+        for p in vm.plugins:
+            root = p.root
+            if root is not None and root.timer is not None:
                 root.timer.cancel()
                 root.timer = None
         owners = {id(c.owner): c for c in vm.contexts.values() if isinstance(c, StreamContext)}

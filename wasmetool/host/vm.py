@@ -324,7 +324,7 @@ class Vm:
                            (context_id or 0), message)
 
     def close(self) -> None:
-        for root in self.roots.values():
+        for root in list(self.roots.values()) + [p.root for p in self.plugins if p.root]:
             if root.timer is not None:
                 root.timer.cancel()
                 root.timer = None

@@ -249,3 +249,14 @@ def test_close_stream_resets_and_runs_log_done_delete() -> None:
         assert emu.log_messages() == ["log", "done", "delete"]
         ex.complete()                                   # idempotent
         assert emu.log_messages() == ["log", "done", "delete"]
+
+
+def test_local_reply_to_grpc_request_is_trailers_only_grpc() -> None:
+    # Envoy 1.40 answers the same module and request with exactly these headers
+    with HttpEmulator(LOCAL) as emu:
+        ex = emu.request({**REQ, "content-type": "application/grpc"})
+        status, headers, body = ex.local_reply
+        assert (status, body) == (200, b"")
+        assert list(headers) == [(b"x-reason", b"blocked"), (b"content-type", b"application/grpc"),
+                                 (b"grpc-status", b"7"), (b"grpc-message", b"nope"),
+                                 (b"x-seen", b"yes")]

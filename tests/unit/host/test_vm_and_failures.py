@@ -164,7 +164,8 @@ def test_fail_reload_uses_a_fresh_vm() -> None:
         assert emu.request(TRAP).status == 503
         ex2 = emu.request(REQ)
         assert ex2.status == 200 and ex2.forwarded_headers["x-seen"] == "yes"
-        assert len(emu.host.all_vms) == 2 and emu.host.plugins[0].reloads == 1
+        assert len(emu.host.all_vms) == 1 and emu.host.plugins[0].reloads == 1
+        assert emu.host.plugins[0].vm.failed is None
 
 
 LOOP = build("""
