@@ -260,3 +260,26 @@ def test_local_reply_to_grpc_request_is_trailers_only_grpc() -> None:
         assert list(headers) == [(b"x-reason", b"blocked"), (b"content-type", b"application/grpc"),
                                  (b"grpc-status", b"7"), (b"grpc-message", b"nope"),
                                  (b"x-seen", b"yes")]
+
+
+RESP_LOCAL_HEADERS = pairs.encode([(b"x-reason", b"late")])
+RESP_LOCAL = build(f"""
+  (func (export "proxy_on_response_headers") (param i32 i32 i32) (result i32)
+    (drop (call $local (i32.const 418) (i32.const 16) (i32.const 6) (i32.const 32) (i32.const 4)
+                (i32.const 64) (i32.const {len(RESP_LOCAL_HEADERS)}) (i32.const -1)))
+    (i32.const 0))
+""", uses=("local",), data={16: "teapot", 32: "late", 64: RESP_LOCAL_HEADERS})
+
+
+def test_local_reply_from_response_path_is_sent_directly() -> None:
+    # chain: add, reply-in-response, add → Envoy 1.40 answers 418 with none of the adds
+    from wasmetool.host.config import PluginConfig, VmConfig
+    plugins = [PluginConfig(name="a", vm=VmConfig(code=ADD_HEADER, vm_id="a")),
+               PluginConfig(name="b", vm=VmConfig(code=RESP_LOCAL, vm_id="b")),
+               PluginConfig(name="c", vm=VmConfig(code=ADD_HEADER, vm_id="c"))]
+    with HttpEmulator(plugins=plugins) as emu:
+        ex = emu.request(REQ, response_body="upstream")
+        assert ex.local_reply == (418, [(b"x-reason", b"late"), (b"content-length", b"4"),
+                                        (b"content-type", b"text/plain")], b"late")
+        assert ex.response_headers is None and ex.response_body == b""
+        assert ex.forwarded_headers.all("hello") == ["world", "world"]
