@@ -340,7 +340,10 @@ def test_dispatcher_http_call_success_timeout_and_unknown_cluster(
     ok = results["ok"]
     assert ok is not None and ok.body == b"auth"
     assert (b":status", b"201") in ok.headers and (b"x-auth", b"ok") in ok.headers
-    assert results["slow"] is None and results["nope"] is None
+    slow_reply = results["slow"]       # as Envoy: the timeout is a 504 reply, not a failure
+    assert slow_reply is not None and slow_reply.body == b"upstream request timeout"
+    assert slow_reply.headers[0] == (b":status", b"504")
+    assert results["nope"] is None
     assert got[0].startswith(b"POST /check HTTP/1.1\r\nhost: auth\r\n") and got[0].endswith(b"hi")
     assert stats.http_call_total == 3 and stats.http_call_failure == 2
 

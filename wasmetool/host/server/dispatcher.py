@@ -20,6 +20,12 @@ class Pool(Protocol):
 UPSTREAM_FAILURE_BODY = b"upstream connect error or disconnect/reset before headers. reset reason: "
 
 
+def local_reply(status: int, body: bytes) -> HttpCallResponse:
+    return HttpCallResponse([(b":status", str(status).encode()),
+                             (b"content-length", str(len(body)).encode()),
+                             (b"content-type", b"text/plain")], body, [])
+
+
 class HttpCall:
     """One proxy_http_call in flight: collects the response, enforces the timeout."""
 
@@ -37,21 +43,22 @@ class HttpCall:
         self.finished = False
         self.stats = stats
 
-    def _finish(self, response: HttpCallResponse | None) -> None:
+    def _finish(self, response: HttpCallResponse | None, failed: bool = False) -> None:
         if self.finished:
             return
         self.finished = True
         if self.timer is not None:
             self.timer.cancel()
-        if response is None:
+        if failed or response is None:
             self.stats.http_call_failure += 1
         self.on_done(response)
 
     def timeout(self) -> None:
+        """As Envoy's async client: its router answers 504 "upstream request timeout"."""
         self.timer = None
         if self.request is not None:
             self.request.abandon(self)
-        self._finish(None)
+        self._finish(local_reply(504, b"upstream request timeout"), failed=True)
 
     def rebind_upstream(self, request: UpstreamRequest) -> None:
         self.request = request
@@ -76,10 +83,7 @@ class HttpCall:
             self._finish(None)
             return
         # Envoy's async client answers an unreachable cluster with its router's local reply.
-        body = UPSTREAM_FAILURE_BODY + reason.encode()
-        self._finish(HttpCallResponse([(b":status", b"503"),
-                                       (b"content-length", str(len(body)).encode()),
-                                       (b"content-type", b"text/plain")], body, []))
+        self._finish(local_reply(503, UPSTREAM_FAILURE_BODY + reason.encode()), failed=True)
 
     def on_upstream_flush(self) -> None:
         return None
