@@ -178,11 +178,6 @@ HTTP_CALL = Case(
     _http_call_setup,
     [Request(path="/call"), Request(path="/dead"), Request(path="/unknown")],
     _check_http_call,
-    xfail_wasmetool=(
-        "host gap: a proxy_http_call whose cluster refuses the connection is reported as a "
-        "failed call (num_headers=0); Envoy answers it as a response: :status 503, body "
-        "'upstream connect error or disconnect/reset before headers. reset reason: remote "
-        "connection failure'"),
 )
 
 
@@ -207,10 +202,6 @@ PROPERTIES = Case(
     [Request(path="/props/a?b=c", headers={"x-prop-in": "prop-value",
                                             "referer": "http://ref.test/"})],
     _check_properties,
-    xfail_wasmetool=(
-        "host gap: in on_response_headers, properties response.code_details "
-        "('via_upstream' in Envoy) and upstream.address ('127.0.0.1:<port>') answer "
-        "NOT_FOUND"),
 )
 
 
@@ -446,11 +437,6 @@ PAIRS_INVALID = Case(
     lambda env: ProxySetup(upstream=env.upstream, http_filters=[_plugin(env, "pairs")]),
     [Request(path="/pairs", headers={"x-bad-pairs": "1"})],
     _check_pairs_invalid,
-    xfail_wasmetool=(
-        "host gap: when proxy_set_header_map_pairs empties the response headers (an "
-        "invalid map: a stray byte after the last NUL), Envoy answers 502 'missing "
-        "required header: :status' (content-type text/plain); wasmetool sends the "
-        "upstream's 200 with the body"),
 )
 
 
@@ -486,11 +472,6 @@ BODY_CALLS = Case(
         env, "lifecycle", configuration="trace bodies")]),
     [Request(path="/one"), Request("POST", "/two", body=b"body"), Request(path="/three")],
     _check_body_calls,
-    xfail_wasmetool=(
-        "host gap: for an HTTP/1.1 body with content-length, Envoy calls "
-        "proxy_on_request_body / proxy_on_response_body twice: (size, end_of_stream=0) "
-        "then (0, end_of_stream=1) when the message completes; wasmetool calls once "
-        "with (size, 1)"),
 )
 
 
