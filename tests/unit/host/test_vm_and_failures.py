@@ -114,17 +114,23 @@ def test_properties_with_envoy_encodings_and_filter_state() -> None:
 
 
 V010 = build("""
+  (func (export "proxy_on_configure") (param i32 i32) (result i32)
+    (drop (call $get_cfg (i32.const 8192) (i32.const 8196)))
+    (drop (call $log (i32.const 2) (i32.load (i32.const 8192)) (i32.load (i32.const 8196))))
+    (i32.const 1))
   (func (export "proxy_on_request_headers") (param i32 i32) (result i32)
     (i32.store8 (i32.const 8204)
       (i32.add (i32.const 48) (call $get_value (i32.const 0) (i32.const 16) (i32.const 7) (i32.const 8192) (i32.const 8196))))
     (drop (call $add (i32.const 0) (i32.const 32) (i32.const 8) (i32.const 8204) (i32.const 1)))
     (i32.const 0))
-""", uses=("get_value", "add"), data={16: "missing", 32: "x-status"}, version="0_1_0")
+""", uses=("get_value", "add", "get_cfg", "log"), data={16: "missing", 32: "x-status"},
+    version="0_1_0")
 
 
 def test_abi_0_1_0_two_param_headers_and_missing_header_ok() -> None:
-    with HttpEmulator(V010) as emu:
+    with HttpEmulator(V010, configuration="old-style") as emu:
         assert emu.host.all_vms[0].abi == "0_1_0"
+        assert emu.log_messages() == ["old-style"]      # proxy_get_configuration
         ex = emu.request(REQ)
         assert ex.forwarded_headers["x-status"] == "0"
 
@@ -291,3 +297,12 @@ def test_network_filter_buffers_rewrites_and_tears_down_in_tcp_order() -> None:
         assert s.downstream == b"pong!"
         s.client_closes()
         assert emu.log_messages() == ["new", "close", "done", "log", "delete"]
+
+
+def test_public_api_is_used_when_the_raw_bindings_are_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    from wasmetool.host import fastpath
+    monkeypatch.setattr(fastpath, "_RAW_OK", False)
+    monkeypatch.delenv("WASMETOOL_HOST_FASTPATH", raising=False)
+    with HttpEmulator(PROPS, name="props") as emu:
+        assert emu.host.all_vms[0].raw is False
+        assert emu.request(REQ).forwarded_headers["x-plugin"] == "props"

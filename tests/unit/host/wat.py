@@ -83,6 +83,7 @@ IMPORTS = {
     "grpc_send": '(import "env" "proxy_grpc_send" (func $grpc_send (param i32 i32 i32 i32) (result i32)))',
     "grpc_cancel": '(import "env" "proxy_grpc_cancel" (func $grpc_cancel (param i32) (result i32)))',
     "grpc_close": '(import "env" "proxy_grpc_close" (func $grpc_close (param i32) (result i32)))',
+    "get_cfg": '(import "env" "proxy_get_configuration" (func $get_cfg (param i32 i32) (result i32)))',
     "foreign": '(import "env" "proxy_call_foreign_function" (func $foreign (param i32 i32 i32 i32 i32 i32) (result i32)))',
     "set_pairs": '(import "env" "proxy_set_header_map_pairs" (func $set_pairs (param i32 i32 i32) (result i32)))',
     "close_stream": '(import "env" "proxy_close_stream" (func $close_stream (param i32) (result i32)))',
