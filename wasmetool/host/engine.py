@@ -24,7 +24,7 @@ from wasmetool.errors import WasmetoolError
 
 log = logging.getLogger(__name__)
 
-EPOCH_TICK_MS = 5
+EPOCH_TICK_MS = 10
 _ENGINE_FLAGS = "epoch1-nomove1"
 
 _engine: wasmtime.Engine | None = None

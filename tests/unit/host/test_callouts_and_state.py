@@ -69,7 +69,10 @@ def test_http_call_to_unknown_cluster_is_bad_argument() -> None:
 TICKER = build("""
   (global $m (mut i32) (i32.const 0))
   (global $g (mut i32) (i32.const 0))
+  (global $h (mut i32) (i32.const 0))
   (func (export "proxy_on_vm_start") (param i32 i32) (result i32)
+    (drop (call $define_metric (i32.const 2) (i32.const 48) (i32.const 7) (i32.const 8192)))
+    (global.set $h (i32.load (i32.const 8192)))
     (drop (call $define_metric (i32.const 0) (i32.const 16) (i32.const 5) (i32.const 8192)))
     (global.set $m (i32.load (i32.const 8192)))
     (drop (call $define_metric (i32.const 1) (i32.const 32) (i32.const 5) (i32.const 8192)))
@@ -78,8 +81,10 @@ TICKER = build("""
     (i32.const 1))
   (func (export "proxy_on_tick") (param i32)
     (drop (call $inc_metric (global.get $m) (i64.const 1)))
-    (drop (call $record_metric (global.get $g) (i64.const 42))))
-""", uses=("define_metric", "inc_metric", "record_metric", "tick"), data={16: "ticks", 32: "level"})
+    (drop (call $record_metric (global.get $g) (i64.const 42)))
+    (drop (call $record_metric (global.get $h) (i64.const 7))))
+""", uses=("define_metric", "inc_metric", "record_metric", "tick"),
+    data={16: "ticks", 32: "level", 48: "latency"})
 
 
 def test_ticks_drive_metrics_and_prometheus_text() -> None:
@@ -91,6 +96,8 @@ def test_ticks_drive_metrics_and_prometheus_text() -> None:
         text = emu.prometheus()
         assert "# TYPE ticks counter\nticks 10" in text
         assert "level 42" in text
+        assert 'latency_bucket{le="5"} 0\nlatency_bucket{le="10"} 10' in text
+        assert "latency_sum 70\nlatency_count 10" in text
 
 
 SENDER = build("""

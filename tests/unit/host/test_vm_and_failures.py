@@ -306,3 +306,24 @@ def test_public_api_is_used_when_the_raw_bindings_are_missing(monkeypatch: pytes
     with HttpEmulator(PROPS, name="props") as emu:
         assert emu.host.all_vms[0].raw is False
         assert emu.request(REQ).forwarded_headers["x-plugin"] == "props"
+
+
+@pytest.mark.parametrize("fast", ["1", "0"])
+def test_a_host_bug_becomes_internal_failure_not_a_crash(fast: str,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from wasmetool.host import attributes
+    monkeypatch.setenv("WASMETOOL_HOST_FASTPATH", fast)
+
+    def broken(ctx: object, path: bytes) -> bytes:
+        raise RuntimeError("host bug")
+    monkeypatch.setattr(attributes, "get_property", broken)
+    code = build("""
+      (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+        (i32.store (i32.const 9000) (call $get_prop (i32.const 16) (i32.const 4) (i32.const 8192) (i32.const 8196)))
+        (i32.const 0))
+    """, uses=("get_prop",), data={16: "node"})
+    with HttpEmulator(code) as emu:
+        ex = emu.request(REQ)
+        assert ex.status == 200
+        assert emu.host.all_vms[0].mem.get_u32(9000) == abi.INTERNAL_FAILURE
+        assert any("host bug" in r.message for r in emu.logs)

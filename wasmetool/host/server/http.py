@@ -37,6 +37,8 @@ from wasmetool.host.stream_info import StreamInfo
 log = logging.getLogger(__name__)
 
 MAX_PIPELINED = 64
+ROUTE_TIMEOUT_S = 15.0     # Envoy's default route timeout: a complete upstream response in time
+SWEEP_INTERVAL_S = 0.5
 CONTINUE_100 = b"HTTP/1.1 100 Continue\r\n\r\n"
 FORWARDED_PROTO = (b"x-forwarded-proto", b"http")
 # Request headers the proxy consumes or rewrites instead of passing them on as they are.
@@ -105,7 +107,7 @@ class Exchange:
         "body", "trailers", "request_complete", "started", "stream", "info", "upstream",
         "request_forwarded_end", "head_pending", "response_started", "response_chunked",
         "response_close", "done", "status", "upstream_headers_seen", "flush_scheduled",
-        "headers_done", "end_delivered", "in_delivery", "authority", "dropped",
+        "headers_done", "end_delivered", "in_delivery", "authority", "dropped", "deadline",
     )
 
     def __init__(self, conn: HttpServerConnection) -> None:
@@ -137,6 +139,7 @@ class Exchange:
         self.in_delivery = False
         self.authority = b""
         self.dropped: set[bytes] | None = None
+        self.deadline = 0.0
 
     # ----------------------------------------------------------- request (client → us)
     def special_header(self, name: bytes, value: bytes) -> None:
@@ -220,6 +223,8 @@ class Exchange:
         server = self.conn.server
         upstream = server.upstream.acquire(self)
         self.upstream = upstream
+        self.deadline = server.loop.time() + ROUTE_TIMEOUT_S
+        server.inflight.add(self)
         info = self.info
         if info is not None and not info.cluster_name:
             info.cluster_name = server.upstream.name
@@ -396,6 +401,7 @@ class Exchange:
                 info.upstream_local_address = upstream.local  # type: ignore[union-attr]
         if end_stream:
             self.upstream = None
+            self.conn.server.inflight.discard(self)
         stream = self.stream
         if stream is None or self.done:
             return
@@ -415,6 +421,7 @@ class Exchange:
     def on_upstream_data(self, data: bytes, end_stream: bool) -> None:
         if end_stream:
             self.upstream = None
+            self.conn.server.inflight.discard(self)
         stream = self.stream
         if stream is None or self.done:
             return
@@ -422,6 +429,7 @@ class Exchange:
 
     def on_upstream_trailers(self, trailers: Headers) -> None:
         self.upstream = None
+        self.conn.server.inflight.discard(self)
         stream = self.stream
         if stream is None or self.done:
             return
@@ -429,6 +437,7 @@ class Exchange:
 
     def on_upstream_failure(self, reason: str, response_started: bool) -> None:
         self.upstream = None
+        self.conn.server.inflight.discard(self)
         if self.done:
             return
         if response_started or self.upstream_headers_seen:
@@ -458,8 +467,21 @@ class Exchange:
             upstream.abandon(self)
 
     def _account(self) -> None:
-        stats = self.conn.server.stats
-        stats.downstream_rq_active -= 1
+        server = self.conn.server
+        server.stats.downstream_rq_active -= 1
+        server.inflight.discard(self)
+
+    def route_timeout(self) -> None:
+        """No complete upstream response within the route timeout: Envoy's 504 (or a reset)."""
+        self.conn.server.inflight.discard(self)
+        if self.done:
+            return
+        self.conn.server.stats.upstream_rq_timeout += 1
+        self._drop_upstream()
+        if self.upstream_headers_seen:
+            self.reset_stream()
+        else:
+            self.fail_locally(504, b"upstream request timeout")
 
     def _finish(self) -> None:
         """The response is fully written."""
@@ -748,6 +770,8 @@ class HttpProxyServer:
         self.stats = stats
         self.connection_factory: Callable[[StreamInfo, Any], Any] | None = None
         self.connections: set[HttpServerConnection] = set()
+        self.inflight: set[Exchange] = set()      # requests waiting for their upstream
+        self.sweeper: asyncio.TimerHandle | None = None
         self.paused_writers: set[HttpServerConnection] = set()
         self.server: asyncio.base_events.Server | None = None
 
@@ -758,9 +782,24 @@ class HttpProxyServer:
         self.server = await self.loop.create_server(self.protocol, host, port, backlog=1024,
                                                     reuse_address=True)
         sockname = self.server.sockets[0].getsockname()
+        self.sweeper = self.loop.call_later(SWEEP_INTERVAL_S, self._sweep)
         return sockname[0], sockname[1]
 
+    def _sweep(self) -> None:
+        """One timer for all route timeouts (no timer per request on the hot path)."""
+        now = self.loop.time()
+        for exchange in [e for e in self.inflight if e.deadline <= now]:
+            try:
+                exchange.route_timeout()
+            except Exception:
+                log.exception("internal error on a route timeout; closing the connection")
+                exchange.conn.abort()
+        self.sweeper = self.loop.call_later(SWEEP_INTERVAL_S, self._sweep)
+
     def close(self) -> None:
+        if self.sweeper is not None:
+            self.sweeper.cancel()
+            self.sweeper = None
         if self.server is not None:
             self.server.close()
         for conn in list(self.connections):

@@ -23,6 +23,7 @@ class ServerStats:
     upstream_rq_total: int = 0
     upstream_rq_reset: int = 0
     upstream_rq_retry: int = 0
+    upstream_rq_timeout: int = 0
     http_call_total: int = 0
     http_call_failure: int = 0
     tcp_cx_total: int = 0
