@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from wasmetool.errors import WasmetoolError
-from wasmetool.host import abi, pairs
+from wasmetool.host import abi
 from wasmetool.host.config import Limits, PluginConfig
 from wasmetool.host.contexts import RootContext, StreamContext
 from wasmetool.host.dispatch import Dispatcher, HttpCallResponse
@@ -246,10 +246,10 @@ class Host:
             if root is not None and root.timer is not None:
                 root.timer.cancel()
                 root.timer = None
-        owners = {id(c.owner): c for c in vm.contexts.values() if isinstance(c, StreamContext)}
-        if owners:
+        waiting = [c for c in vm.contexts.values() if isinstance(c, StreamContext)]
+        if waiting:
             def fail_waiting() -> None:
-                for ctx in owners.values():
+                for ctx in waiting:
                     ctx.owner.on_vm_failed(ctx)
             self.dispatcher.call_soon(fail_waiting)
 
@@ -341,7 +341,3 @@ class Host:
         finally:
             vm.http_call_response = None
             vm.http_call_body = None
-
-
-def encode_pairs(p: list[tuple[bytes, bytes]]) -> bytes:
-    return pairs.encode(p)
