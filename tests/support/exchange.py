@@ -41,9 +41,14 @@ class Request:
 
 @dataclass
 class Exchange:
-    status: int
+    status: int                       # 0 when the proxy closed the connection instead
     headers: list[tuple[str, str]]
     body: bytes
+
+    @property
+    def reset(self) -> bool:
+        """The proxy closed the connection without a response (e.g. proxy_close_stream)."""
+        return self.status == 0
 
     def header(self, name: str) -> str | None:
         for key, value in self.headers:
@@ -82,7 +87,10 @@ def send(port: int, request: Request, timeout: float = 10.0) -> Exchange:
         else:
             conn.request(request.method, request.path, body=request.body or None,
                          headers=headers)
-        response = conn.getresponse()
+        try:
+            response = conn.getresponse()
+        except (http.client.RemoteDisconnected, ConnectionResetError):
+            return Exchange(0, [], b"")
         body = response.read()
         return Exchange(response.status,
                         [(k.lower(), v) for k, v in response.getheaders()], body)

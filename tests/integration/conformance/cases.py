@@ -494,7 +494,29 @@ METRICS = Case(
 )
 
 
+# --- stream control -----------------------------------------------------------------------
+
+def _check_stream_control(r: list[Exchange], _log: str) -> None:
+    close_request, close_response, reply, paused, plain = r
+    assert close_request.reset          # proxy_close_stream: the stream is reset
+    assert close_response.reset
+    assert reply.status == 418 and reply.body == b"teapot from response\n"
+    assert reply.header("x-upstream-name") is None       # the upstream reply was replaced
+    assert paused.status == 200 and paused.header("x-response-resumed") == "tick"
+    assert paused.echo() is not None
+    assert plain.status == 200 and plain.header("x-response-resumed") is None
+
+
+STREAM_CONTROL = Case(
+    "stream_control",
+    lambda env: ProxySetup(upstream=env.upstream, http_filters=[_plugin(env, "stream_control")]),
+    [Request(path="/close-request"), Request(path="/close-response"),
+     Request(path="/reply-in-response"), Request(path="/pause-response"), Request(path="/plain")],
+    _check_stream_control,
+)
+
+
 CASES: list[Case] = [LIFECYCLE, BODY_CALLS, HEADERS, PAIRS, PAIRS_INVALID, LOCAL_REPLY, LOCAL_REPLY_CHAIN, CONFIG, BODY, HTTP_CALL, PROPERTIES,
                      SHARED_DATA, SHARED_DATA_TWO, METRICS, SHARED_QUEUE,
-                     TICK, TRAP_FAIL_CLOSED, TRAP_FAIL_OPEN, TRAP_FAIL_RELOAD,
+                     TICK, STREAM_CONTROL, TRAP_FAIL_CLOSED, TRAP_FAIL_OPEN, TRAP_FAIL_RELOAD,
                      MEMORY_BOMB, ABI010, WASI]
