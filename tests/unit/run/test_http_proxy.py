@@ -359,3 +359,21 @@ def test_client_half_close_still_gets_its_answer(loop_thread: LoopThread) -> Non
     status, _, body = split_response(data)
     assert status == "HTTP/1.1 200 OK"   # and the proxy closed the connection after it
     assert json.loads(body)["path"] == "/half"
+
+
+def test_route_timeout_answers_504(loop_thread: LoopThread,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import wasmetool.host.server.http as http_module
+
+    monkeypatch.setattr(http_module, "ROUTE_TIMEOUT_S", 0.3)
+
+    def slow(req: bytes) -> bytes:
+        time.sleep(2.0)
+        return b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+
+    with raw_upstream(slow) as (up, _):
+        port, stats = start_proxy(loop_thread, f"http://127.0.0.1:{up}")
+        data = exchange(port, b"GET / HTTP/1.1\r\nHost: h\r\n\r\n", until=complete_response)
+    status, _, body = split_response(data)
+    assert status.startswith("HTTP/1.1 504") and body == b"upstream request timeout"
+    assert stats.upstream_rq_timeout == 1
