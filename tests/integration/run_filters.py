@@ -180,3 +180,23 @@ def network_filter(prefix: bytes = b"wasm:") -> bytes:
     (drop (call $log (i32.const 2) (i32.const {closed[0]}) (i32.const {closed[1]}))))
   (func (export "proxy_on_upstream_connection_close") (param i32 i32))
 """)
+
+
+def root_id_filter() -> bytes:
+    """Adds the plugin's root id (property plugin_root_id) as request header `x-root-id`."""
+    s = Strings()
+    prop = s.add(b"plugin_root_id")
+    name = s.add(b"x-root-id")
+    return _compile(f"""
+  (import "env" "proxy_add_header_map_value" (func $add (param i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_get_property" (func $prop (param i32 i32 i32 i32) (result i32)))
+{PRELUDE}
+{s.wat()}
+  (func (export "proxy_on_vm_start") (param i32 i32) (result i32) (i32.const 1))
+  (func (export "proxy_on_configure") (param i32 i32) (result i32) (i32.const 1))
+  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+    (drop (call $prop (i32.const {prop[0]}) (i32.const {prop[1]}) (i32.const 200) (i32.const 204)))
+    (drop (call $add (i32.const 0) (i32.const {name[0]}) (i32.const {name[1]})
+                     (i32.load (i32.const 200)) (i32.load (i32.const 204))))
+    (i32.const 0))
+""")

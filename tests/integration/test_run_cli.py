@@ -116,6 +116,7 @@ def wasm_files(tmp_path: Path) -> dict[str, Path]:
         "call": run_filters.http_call_filter("auth"),
         "net": run_filters.network_filter(),
         "count": run_filters.network_filter(prefix=b""),
+        "root": run_filters.root_id_filter(),
     }
     paths = {}
     for name, data in files.items():
@@ -388,3 +389,20 @@ def test_remote_code_sha256_is_enforced(tmp_path: Path, wasm_files: dict[str, Pa
         with wasmetool_run(tmp_path, "--plugins", str(plugin_file(good))) as run:
             assert request(run.port)[1]["x-wasmetool"] == "hello"
         assert files.paths == ["/hdr.wasm", "/hdr.wasm"]
+
+
+def test_store_ref_uses_the_image_root_id(tmp_path: Path, wasm_files: dict[str, Path]) -> None:
+    from wasmetool.oci.runtime_config import RuntimeConfig
+    from wasmetool.store import Store
+
+    Store.open().add_image(wasm_files["root"].read_bytes(),
+                           RuntimeConfig(abi_versions=["v0.2.1"], root_ids=["image_root"]),
+                           "me/rooted:v1")
+    with wasmetool_run(tmp_path, "me/rooted:v1") as run:
+        assert ["x-root-id", "image_root"] in echo_headers(request(run.port)[2])
+    with wasmetool_run(tmp_path, "me/rooted:v1", "--root-id", "other") as run:
+        assert ["x-root-id", "other"] in echo_headers(request(run.port)[2])
+    proc = subprocess.run([*command(), "run", "me/absent:v1", "--admin", "off"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and proc.stderr.startswith("error: ")
+    assert "Traceback" not in proc.stderr
