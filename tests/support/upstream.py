@@ -8,7 +8,7 @@ Header names are lower-cased and kept in arrival order.  The response also
 carries ``x-upstream-name: <name>`` so a filter can copy something from an
 ``http_call`` response, and ``x-echo-<h>`` for every request header named in the
 request header ``x-echo-back`` (comma-separated).  ``x-echo-status: NNN`` on the
-request sets the response status.
+request sets the response status, ``x-echo-delay-ms: N`` delays the answer.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -62,6 +63,9 @@ def _make_handler(upstream: EchoUpstream) -> type[BaseHTTPRequestHandler]:
             record = {"method": self.command, "path": self.path, "headers": headers,
                       "body": body.decode("utf-8", errors="replace")}
             upstream.requests.append(record)
+            delay_ms = int(self.headers.get("x-echo-delay-ms") or 0)
+            if delay_ms:
+                time.sleep(delay_ms / 1000)
             payload = json.dumps(record, sort_keys=True).encode()
             status = int(self.headers.get("x-echo-status") or 200)
             self.send_response_only(status)

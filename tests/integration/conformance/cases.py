@@ -181,6 +181,26 @@ HTTP_CALL = Case(
 )
 
 
+def _check_callout_auth(r: list[Exchange], _log: str) -> None:
+    allow, deny, slow, other = r
+    assert allow.status == 200 and allow.echo_header("x-auth") == "allowed"
+    assert deny.status == 403 and deny.body == b"denied by callout 403\n"
+    assert deny.header("x-auth") == "denied" and deny.echo() is None
+    # a call past its timeout is answered 504 by Envoy, not failed
+    assert slow.status == 403 and slow.body == b"denied by callout 504\n"
+    assert other.status == 200 and other.echo_header("x-auth") is None
+
+
+CALLOUT_AUTH = Case(
+    "http_call_auth",
+    lambda env: ProxySetup(upstream=env.upstream, http_filters=[_plugin(env, "callout_auth")],
+                           clusters={"auth": env.callout}),
+    [Request(path="/auth-allow"), Request(path="/auth-deny"), Request(path="/auth-slow"),
+     Request(path="/other")],
+    _check_callout_auth,
+)
+
+
 # --- properties -------------------------------------------------------------------------
 
 def _check_properties(r: list[Exchange], _log: str) -> None:
@@ -516,7 +536,7 @@ STREAM_CONTROL = Case(
 )
 
 
-CASES: list[Case] = [LIFECYCLE, BODY_CALLS, HEADERS, PAIRS, PAIRS_INVALID, LOCAL_REPLY, LOCAL_REPLY_CHAIN, CONFIG, BODY, HTTP_CALL, PROPERTIES,
+CASES: list[Case] = [LIFECYCLE, BODY_CALLS, HEADERS, PAIRS, PAIRS_INVALID, LOCAL_REPLY, LOCAL_REPLY_CHAIN, CONFIG, BODY, HTTP_CALL, CALLOUT_AUTH, PROPERTIES,
                      SHARED_DATA, SHARED_DATA_TWO, METRICS, SHARED_QUEUE,
                      TICK, STREAM_CONTROL, TRAP_FAIL_CLOSED, TRAP_FAIL_OPEN, TRAP_FAIL_RELOAD,
                      MEMORY_BOMB, ABI010, WASI]
