@@ -13,13 +13,15 @@ Local toolchains, tried in this order:
   installed where Debian/Ubuntu put them (``/usr/lib/wasm32-wasi``), and
   ``wasm-ld`` (lld).
 
-The container route runs the same command in the official wasi-sdk image.
+The container route runs the same command in the official wasi-sdk image
+(its compiler from ``$CXX``, its sysroot flags from ``$CXXFLAGS``).
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import shlex
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,7 +50,6 @@ DEFAULT_WASI_SDK = Path("/opt/wasi-sdk")
 
 CONTAINER_IMAGE = "ghcr.io/webassembly/wasi-sdk:wasi-sdk-25"
 CONTAINER_CLANG = "/opt/wasi-sdk/bin/clang++"
-CONTAINER_SYSROOT = "/opt/wasi-sdk/share/wasi-sysroot"
 
 APT_PACKAGES = "clang lld wasi-libc libc++-dev-wasm32 libclang-rt-dev-wasm32"
 INSTALL_HINT = (f"install clang for wasm32-wasi (Debian/Ubuntu: `apt-get install {APT_PACKAGES}`) "
@@ -154,11 +155,14 @@ class CppBuilder:
 
     def container_spec(self, src: Path, out_dir: Path) -> ContainerSpec:
         sources = [p.relative_to(src).as_posix() for p in self._sources(src)]
-        toolchain = CppToolchain("wasi-sdk", CONTAINER_CLANG, CONTAINER_SYSROOT)
         output = f"{CONTAINER_OUT}/filter.wasm"
+        # The wasi-sdk images name their compiler in $CXX and, where the sysroot
+        # is not the compiler's default, pass it in $CXXFLAGS; use both.
+        arguments = CppToolchain("wasi-sdk", "clang++").compile_argv(sources, ".", output)[1:]
+        script = f'exec "${{CXX:-{CONTAINER_CLANG}}}" $CXXFLAGS {shlex.join(arguments)}'
         return ContainerSpec(
             image=CONTAINER_IMAGE,
-            command=toolchain.compile_argv(sources, ".", output),
+            command=["sh", "-c", script],
             workdir=CONTAINER_SRC,
             env={},
             mounts=[(str(src.resolve()), CONTAINER_SRC, True),

@@ -104,6 +104,14 @@ def test_build_local_compiles_every_source_from_the_project(tmp_path: Path) -> N
     assert argv[-1] == str((tmp_path / "out" / "f.wasm").resolve())
 
 
+def test_container_script_quotes_file_names(tmp_path: Path) -> None:
+    project = tmp_path / "p"
+    project.mkdir()
+    (project / "my filter.cc").write_text("")
+    script = CppBuilder().container_spec(project, tmp_path / "out").command[2]
+    assert " 'my filter.cc' " in script
+
+
 def test_no_sources_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(WasmetoolError, match="no C or C\\+\\+ sources"):
         CppBuilder().container_spec(tmp_path, tmp_path / "out")
@@ -120,10 +128,12 @@ def test_container_spec(tmp_path: Path) -> None:
     out_dir = tmp_path / "out"
     spec = CppBuilder().container_spec(project, out_dir)
     assert spec.image.startswith("ghcr.io/webassembly/wasi-sdk:")
-    assert spec.command[0] == "/opt/wasi-sdk/bin/clang++"
-    assert "--sysroot=/opt/wasi-sdk/share/wasi-sysroot" in spec.command
-    assert "-mexec-model=reactor" in spec.command
-    assert spec.command[-2:] == ["-o", f"{CONTAINER_OUT}/filter.wasm"]
+    assert spec.command[:2] == ["sh", "-c"]
+    script = spec.command[2]
+    assert script.startswith('exec "${CXX:-/opt/wasi-sdk/bin/clang++}" $CXXFLAGS --target=wasm32-wasi ')
+    assert "-mexec-model=reactor" in script and "-fno-exceptions" in script
+    assert " filter.cc util.c " in script
+    assert script.endswith(f"-o {CONTAINER_OUT}/filter.wasm")
     assert spec.workdir == "/src"
     assert (str(project.resolve()), "/src", True) in spec.mounts
     assert (str(out_dir.resolve()), "/out", False) in spec.mounts
