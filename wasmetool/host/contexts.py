@@ -117,3 +117,30 @@ class StreamContext(Context):
     def send_local_response(self, status: int, details: bytes, body: bytes,
                             headers: list[tuple[bytes, bytes]], grpc_status: int) -> int:
         return self.owner.send_local_response(self, status, details, body, headers, grpc_status)
+
+
+class _GoneOwner:
+    """Stands in for a finished stream, so contexts do not keep their stream alive."""
+
+    info = None
+
+    def get_map(self, map_type: int) -> None:
+        return None
+
+    def get_buffer(self, buf_type: int) -> None:
+        return None
+
+    def continue_stream(self, ctx: StreamContext, stream_type: int) -> int:
+        return abi.NOT_FOUND
+
+    def close_stream(self, ctx: StreamContext, stream_type: int) -> int:
+        return abi.NOT_FOUND
+
+    def send_local_response(self, ctx: StreamContext, *_args: Any) -> int:
+        return abi.NOT_FOUND
+
+    def on_vm_failed(self, ctx: StreamContext) -> None:
+        return None
+
+
+GONE = _GoneOwner()

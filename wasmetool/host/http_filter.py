@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
 
 from wasmetool.host import abi
-from wasmetool.host.contexts import StreamContext
+from wasmetool.host.contexts import GONE, StreamContext
 from wasmetool.host.fastpath import GuestTrap
 
 if TYPE_CHECKING:
@@ -552,7 +552,9 @@ class HttpStream:
                 self._plain_call(f, ex.proxy_on_done, "proxy_on_done")
             if not vm.failed and ex.proxy_on_delete is not None:
                 self._plain_call(f, ex.proxy_on_delete, "proxy_on_delete")
-            f.ctx.deleted = True  # type: ignore[union-attr]
+            ctx = f.ctx
+            ctx.deleted = True  # type: ignore[union-attr]
+            ctx.owner = GONE  # type: ignore[union-attr]
             vm.contexts.pop(f.id, None)
 
     def _plain_call(self, f: _Filter, fn: Any, name: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 from wasmetool.host import abi
+from wasmetool.host.contexts import GONE
 from wasmetool.host.fastpath import GuestTrap
 
 if TYPE_CHECKING:
@@ -244,6 +245,7 @@ class Connection:
                     self._plain(f, name)
         for f in live:
             f.ctx.deleted = True  # type: ignore[union-attr]
+            f.ctx.owner = GONE  # type: ignore[union-attr]
             f.vm.contexts.pop(f.id, None)
 
     def _plain(self, f: _NetFilter, name: str) -> None:

@@ -159,7 +159,7 @@ class RunServer:
 
             if options.upstream is None:
                 raise WasmetoolError("--tcp needs an upstream",
-                                     "add --upstream HOST:PORT (the TCP server to proxy to)")
+                                     "add --upstream HOST:PORT, the TCP server to proxy to")
             target = parse_tcp_address(options.upstream, "--upstream")
             server: Any = TcpProxyServer(self.loop, _unset_factory, target, self.stats)
         else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from typing import Protocol
@@ -11,6 +12,8 @@ from wasmetool.host.dispatch import HttpCallResponse
 from wasmetool.host.server.stats import ServerStats
 from wasmetool.host.server.upstream import Headers, UpstreamRequest, UpstreamSink
 
+log = logging.getLogger(__name__)
+
 
 class Pool(Protocol):
     def acquire(self, sink: UpstreamSink) -> UpstreamRequest: ...
@@ -18,6 +21,14 @@ class Pool(Protocol):
 
 
 UPSTREAM_FAILURE_BODY = b"upstream connect error or disconnect/reset before headers. reset reason: "
+
+
+def _guarded(fn: Callable[[], None]) -> None:
+    """Deferred work of the runtime core: a bug there is logged, the server keeps serving."""
+    try:
+        fn()
+    except Exception:
+        log.exception("internal error in deferred work of the runtime core")
 
 
 def local_reply(status: int, body: bytes) -> HttpCallResponse:
@@ -88,6 +99,9 @@ class HttpCall:
     def on_upstream_flush(self) -> None:
         return None
 
+    def internal_error(self) -> None:
+        self._finish(None)
+
 
 class AsyncioDispatcher:
     """Time, deferred work, timers and http_call on one asyncio loop."""
@@ -102,10 +116,10 @@ class AsyncioDispatcher:
         return time.monotonic_ns()
 
     def call_soon(self, fn: Callable[[], None]) -> None:
-        self.loop.call_soon(fn)
+        self.loop.call_soon(_guarded, fn)
 
     def call_later(self, delay_s: float, fn: Callable[[], None]) -> asyncio.TimerHandle:
-        return self.loop.call_later(max(delay_s, 0.0), fn)
+        return self.loop.call_later(max(delay_s, 0.0), _guarded, fn)
 
     def has_cluster(self, name: str) -> bool:
         return name in self.clusters

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 
 from wasmetool.host.server.http1 import HOP_BY_HOP, STATUS_BYTES
 from wasmetool.host.server.stats import ServerStats
 from wasmetool.host.server.upstream import Headers, UpstreamSink
 
+log = logging.getLogger(__name__)
 ECHO_NAME = "built-in echo"
 
 
@@ -81,6 +83,13 @@ class EchoRequest:
         if sink is None:
             return
         self.sink = None
+        try:
+            self._answer(sink)
+        except Exception:
+            log.exception("internal error while delivering the echo response")
+            sink.internal_error()
+
+    def _answer(self, sink: UpstreamSink) -> None:
         status = 200
         for name, value in self.headers:
             if name == "x-echo-status" and value.strip().isdigit():

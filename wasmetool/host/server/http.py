@@ -412,6 +412,10 @@ class Exchange:
         self.in_delivery = True
         stream.encode_headers(headers, False)
 
+    def internal_error(self) -> None:
+        """A bug while handling the upstream's answer: give up this connection only."""
+        self.conn.abort()
+
     def on_upstream_flush(self) -> None:
         """The upstream delivered everything it read: send a head still waiting for a body."""
         self.in_delivery = False

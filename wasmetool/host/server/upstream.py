@@ -34,6 +34,7 @@ class UpstreamSink(Protocol):
     def on_upstream_trailers(self, trailers: Headers) -> None: ...
     def on_upstream_failure(self, reason: str, response_started: bool) -> None: ...
     def on_upstream_flush(self) -> None: ...
+    def internal_error(self) -> None: ...
 
 
 class UpstreamRequest(Protocol):
@@ -235,8 +236,14 @@ class UpstreamConnection(asyncio.Protocol):
             log.debug("bad response from %s: %s", self.pool.target.address, exc)
             sink.on_upstream_failure("protocol error", self.delivered_headers)
             return
-        self._flush(sink)
-        sink.on_upstream_flush()
+        try:
+            self._flush(sink)
+            sink.on_upstream_flush()
+        except Exception:
+            log.exception("internal error while delivering an upstream response")
+            self.sink = None
+            self.close()
+            sink.internal_error()
 
     def _flush(self, sink: UpstreamSink) -> None:
         complete = self._complete
