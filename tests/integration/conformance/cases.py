@@ -423,6 +423,25 @@ WASI = Case(
 )
 
 
+def _check_rewrite(r: list[Exchange], _log: str) -> None:
+    (x,) = r
+    assert x.status == 299                       # :status replaced on the response
+    echo = x.echo()
+    assert echo is not None
+    assert echo["method"] == "PUT" and echo["path"] == "/rewritten?by=wasm"
+    assert x.echo_header("host") == "rewritten.test"
+    assert x.echo_header("x-upper-name") == "Value"   # header names are lower-cased
+    assert x.echo_header("user-agent") is None
+
+
+REWRITE = Case(
+    "pseudo_header_rewrite",
+    lambda env: ProxySetup(upstream=env.upstream, http_filters=[_plugin(env, "rewrite")]),
+    [Request(path="/orig?q=1")],
+    _check_rewrite,
+)
+
+
 # --- header map pairs ---------------------------------------------------------------------
 
 def _check_pairs(r: list[Exchange], _log: str) -> None:
@@ -536,7 +555,7 @@ STREAM_CONTROL = Case(
 )
 
 
-CASES: list[Case] = [LIFECYCLE, BODY_CALLS, HEADERS, PAIRS, PAIRS_INVALID, LOCAL_REPLY, LOCAL_REPLY_CHAIN, CONFIG, BODY, HTTP_CALL, CALLOUT_AUTH, PROPERTIES,
+CASES: list[Case] = [LIFECYCLE, BODY_CALLS, HEADERS, REWRITE, PAIRS, PAIRS_INVALID, LOCAL_REPLY, LOCAL_REPLY_CHAIN, CONFIG, BODY, HTTP_CALL, CALLOUT_AUTH, PROPERTIES,
                      SHARED_DATA, SHARED_DATA_TWO, METRICS, SHARED_QUEUE,
                      TICK, STREAM_CONTROL, TRAP_FAIL_CLOSED, TRAP_FAIL_OPEN, TRAP_FAIL_RELOAD,
                      MEMORY_BOMB, ABI010, WASI]
