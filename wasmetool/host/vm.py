@@ -217,6 +217,8 @@ class Vm:
             item = exports.get(name)
             if not isinstance(item, wasmtime.Func):
                 continue
+            if _sig(item.type(store)) != (params, "i" * nres):
+                continue        # only `main` may differ (inspect_module refused the rest)
             caller = fastpath.make_export_caller(self.calls, item, params, nres, self.raw)
             if name == "malloc":
                 ex.allocator = caller

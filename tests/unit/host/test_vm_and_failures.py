@@ -327,3 +327,19 @@ def test_a_host_bug_becomes_internal_failure_not_a_crash(fast: str,
         assert ex.status == 200
         assert emu.host.all_vms[0].mem.get_u32(9000) == abi.INTERNAL_FAILURE
         assert any("host bug" in r.message for r in emu.logs)
+
+
+def test_initialize_then_main_and_a_differently_shaped_main_is_not_called() -> None:
+    ok = build("""
+      (func (export "_initialize") (drop (call $log (i32.const 2) (i32.const 16) (i32.const 4))))
+      (func (export "main") (param i32 i32) (result i32)
+        (drop (call $log (i32.const 2) (i32.const 32) (i32.const 4))) (i32.const 0))
+    """, uses=("log",), data={16: "init", 32: "main"})
+    with HttpEmulator(ok) as emu:
+        assert emu.log_messages() == ["init", "main"]
+    odd = build("""
+      (func (export "_initialize") (drop (call $log (i32.const 2) (i32.const 16) (i32.const 4))))
+      (func (export "main") (result i32) unreachable)
+    """, uses=("log",), data={16: "init"})
+    with HttpEmulator(odd) as emu:
+        assert emu.log_messages() == ["init"]
