@@ -497,6 +497,49 @@ LIFECYCLE = Case(
 )
 
 
+def _check_shared_vm(r: list[Exchange], _log: str) -> None:
+    second = r[-1]
+    traces = [v for k, v in (second.echo() or {"headers": []})["headers"] if k == "x-trace"]
+    # one VM, two root contexts (one per plugin); each filter's stream context is
+    # created when the stream reaches that filter
+    assert traces[-1].split() == [
+        "C1/0", "V1", "F1", "C2/0", "V2", "F2",
+        "C3/1", "H3", "C4/2", "H4", "R4", "R3", "L3", "L4", "D3", "X3", "D4", "X4",
+        "C5/1", "H5", "C6/2", "H6"]
+
+
+SHARED_VM = Case(
+    "vm_shared_by_two_plugins",
+    lambda env: ProxySetup(upstream=env.upstream, http_filters=[
+        _plugin(env, "lifecycle", name="a", root_id="ra", vm_id="one_vm"),
+        _plugin(env, "lifecycle", name="b", root_id="rb", vm_id="one_vm")]),
+    [Request(path="/1"), Request(path="/2")],
+    _check_shared_vm,
+    xfail_wasmetool=(
+        "host gap: with two plugins in one VM, wasmetool creates every filter's stream "
+        "context before the first proxy_on_request_headers (trace 'C3/1 C4/2 H3 H4'); "
+        "Envoy creates each one as the stream reaches that filter ('C3/1 H3 C4/2 H4')"),
+)
+
+
+def _check_reply_skips_later(r: list[Exchange], _log: str) -> None:
+    denied, passed = r
+    assert denied.status == 403
+    trace = (passed.echo_header("x-trace") or "").split()
+    # the filter after the replying one: a context is created and torn down
+    # (log, done, delete) but it sees neither the request nor the local reply
+    assert trace == ["C1/0", "V1", "F1", "C2/1", "L2", "D2", "X2", "C3/1", "H3"]
+
+
+REPLY_SKIPS_LATER = Case(
+    "local_reply_skips_later_filters",
+    lambda env: ProxySetup(upstream=env.upstream, http_filters=[
+        _plugin(env, "local_reply"), _plugin(env, "lifecycle")]),
+    [Request(path="/deny"), Request(path="/ok")],
+    _check_reply_skips_later,
+)
+
+
 def _check_body_calls(r: list[Exchange], _log: str) -> None:
     trace = (r[-1].echo_header("x-trace") or "").split()
     second = trace[trace.index("C3/1"):trace.index("C4/1")]
@@ -555,7 +598,7 @@ STREAM_CONTROL = Case(
 )
 
 
-CASES: list[Case] = [LIFECYCLE, BODY_CALLS, HEADERS, REWRITE, PAIRS, PAIRS_INVALID, LOCAL_REPLY, LOCAL_REPLY_CHAIN, CONFIG, BODY, HTTP_CALL, CALLOUT_AUTH, PROPERTIES,
+CASES: list[Case] = [LIFECYCLE, SHARED_VM, REPLY_SKIPS_LATER, BODY_CALLS, HEADERS, REWRITE, PAIRS, PAIRS_INVALID, LOCAL_REPLY, LOCAL_REPLY_CHAIN, CONFIG, BODY, HTTP_CALL, CALLOUT_AUTH, PROPERTIES,
                      SHARED_DATA, SHARED_DATA_TWO, METRICS, SHARED_QUEUE,
                      TICK, STREAM_CONTROL, TRAP_FAIL_CLOSED, TRAP_FAIL_OPEN, TRAP_FAIL_RELOAD,
                      MEMORY_BOMB, ABI010, WASI]
