@@ -61,11 +61,24 @@ ErrorHook = Callable[[str, BaseException], int]
 
 
 def _trap_message(trap: Any) -> tuple[str, bool]:
-    code = trap.trap_code
-    timeout = code == wasmtime.TrapCode.INTERRUPT
-    msg = trap.message
-    first = msg.splitlines()[0] if msg else "trap"
-    return ("deadline exceeded (the call ran too long)" if timeout else first), timeout
+    timeout = trap.trap_code == wasmtime.TrapCode.INTERRUPT
+    if timeout:
+        return "deadline exceeded (the call ran too long)", True
+    return describe_error(trap.message), False
+
+
+def describe_error(text: str) -> str:
+    """One line from wasmtime's multi-line trap text: the cause, and the innermost frame."""
+    lines = [ln.strip() for ln in (text or "").splitlines() if ln.strip()]
+    cause = next((ln.split(":", 1)[1].strip() for ln in reversed(lines)
+                  if ln.startswith("wasm trap:")), "")
+    if not cause:
+        after = lines[lines.index("Caused by:") + 1:] if "Caused by:" in lines else []
+        cause = after[0] if after else (lines[0] if lines else "trap")
+    frame = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("0:")), "")
+    if " - " in frame:
+        frame = frame.split(" - ", 1)[1]
+    return f"{cause} (in {frame})" if frame else cause
 
 
 # ----------------------------------------------------------------------------- raw path
@@ -90,7 +103,7 @@ def _raise_raw(err: int | None, trap: ctypes.c_void_p) -> None:
         msg, timeout = _trap_message(t)
         raise GuestTrap(msg, timeout)
     e = wasmtime.WasmtimeError._from_ptr(ctypes.cast(err, ctypes.POINTER(_ffi.wasmtime_error_t)))
-    raise GuestTrap(str(e).splitlines()[0] if str(e) else "error")
+    raise GuestTrap(describe_error(str(e)))
 
 
 class CallState:
@@ -234,7 +247,7 @@ def _make_public_caller(state: CallState, func: wasmtime.Func, params: Sig,
         except AbortGuest as e:
             raise GuestTrap(str(e)) from None
         except wasmtime.WasmtimeError as e:
-            raise GuestTrap(str(e).splitlines()[0] if str(e) else "error") from None
+            raise GuestTrap(describe_error(str(e))) from None
         finally:
             state.depth -= 1
         if nresults == 0 or result is None:

@@ -197,7 +197,7 @@ class Vm:
         try:
             instance = linker.instantiate(store, module)
         except wasmtime.Trap as t:
-            raise WasmetoolError(f"{source}: instantiation trapped: {t.message.splitlines()[0]}",
+            raise WasmetoolError(f"{source}: instantiation trapped: {fastpath.describe_error(t.message)}",
                                  "the module's start function failed") from None
         except wasmtime.WasmtimeError as e:
             first = str(e).strip().splitlines()[0]

@@ -343,3 +343,34 @@ def test_initialize_then_main_and_a_differently_shaped_main_is_not_called() -> N
     """, uses=("log",), data={16: "init"})
     with HttpEmulator(odd) as emu:
         assert emu.log_messages() == ["init"]
+
+
+def test_stack_overflow_is_a_trap_not_a_crash() -> None:
+    code = build("""
+      (func $down (param i32) (result i32) (call $down (i32.add (local.get 0) (i32.const 1))))
+      (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+        (call $down (i32.const 0)))
+    """)
+    with HttpEmulator(code) as emu:
+        assert emu.request(REQ).status == 503
+        assert "stack" in (emu.host.all_vms[0].failed or "")
+
+
+def test_runaway_start_up_is_refused_with_the_callback_named() -> None:
+    code = build("""
+      (func (export "proxy_on_vm_start") (param i32 i32) (result i32) (loop $l (br $l)) (i32.const 1))
+    """)
+    with pytest.raises(WasmetoolError, match="proxy_on_vm_start failed: deadline exceeded"):
+        HttpEmulator(code, limits=Limits(call_timeout_ms=30))
+
+
+def test_runaway_tick_fails_the_vm_and_later_requests_get_503() -> None:
+    code = build("""
+      (func (export "proxy_on_vm_start") (param i32 i32) (result i32) (drop (call $tick (i32.const 10))) (i32.const 1))
+      (func (export "proxy_on_tick") (param i32) (loop $l (br $l)))
+    """, uses=("tick",))
+    with HttpEmulator(code, limits=Limits(call_timeout_ms=30), name="ticker") as emu:
+        emu.advance(0.05)
+        assert any(r.plugin == "ticker" and "proxy_on_tick" in r.message for r in emu.logs)
+        assert emu.advance(1.0) == 0                   # the dead VM's timer is gone
+        assert emu.request(REQ).status == 503
