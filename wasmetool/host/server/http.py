@@ -383,6 +383,7 @@ class Exchange:
         self.conn.server.stats.downstream_rq_reset += 1
         stream = self.stream
         if stream is not None:
+            self.stream = None    # no reference cycle with the filter chain's callbacks
             stream.reset()
         self.conn.abort()
 
@@ -498,6 +499,7 @@ class Exchange:
             self._drop_upstream()
         stream = self.stream
         if stream is not None:
+            self.stream = None    # no reference cycle with the filter chain's callbacks
             stream.complete()
         self.conn.exchange_done(self)
 
@@ -511,6 +513,7 @@ class Exchange:
             self.conn.server.stats.downstream_rq_reset += 1
         stream = self.stream
         if stream is not None:
+            self.stream = None    # no reference cycle with the filter chain's callbacks
             stream.reset()
 
 
