@@ -144,6 +144,7 @@ class TcpDownstream(asyncio.Protocol):
         self.close()
         if connection is not None:  # ends the filter chain: done, log, delete
             self._guard(connection.downstream_closed)
+            self.connection = None  # no reference cycle with the chain's callbacks
 
     # ------------------------------------------------------------- upstream
     def upstream_connected(self, transport: asyncio.Transport) -> None:
