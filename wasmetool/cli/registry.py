@@ -19,8 +19,10 @@ FORMAT_HELP = (
 
 
 def _plain_http() -> Any:
-    return typer.Option(False, "--plain-http",
-                        help="Talk plain HTTP (default only for localhost/127.0.0.1).")
+    return typer.Option(
+        False, "--plain-http",
+        help="Talk plain HTTP. localhost/127.0.0.1 registries use it on their own when "
+             "they do not speak TLS.")
 
 
 def _insecure() -> Any:
