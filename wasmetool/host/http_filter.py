@@ -51,13 +51,14 @@ class HttpStreamCallbacks(Protocol):
 class _Filter:
     """One plugin's place in one stream: its stream context (None = deny: VM failed)."""
 
-    __slots__ = ("plugin", "vm", "ex", "ctx", "id", "bypass", "index")
+    __slots__ = ("plugin", "vm", "ex", "ctx", "id", "bypass", "index", "created")
 
     def __init__(self, plugin: PluginRuntime, ctx: StreamContext | None, index: int) -> None:
         self.plugin = plugin
         self.ctx = ctx
         self.index = index
         self.bypass = False
+        self.created = False
         if ctx is not None:
             self.vm = ctx.vm
             self.ex = ctx.vm.ex
@@ -202,14 +203,16 @@ class HttpStream:
         self._trailers_from(d, 0)
 
     def complete(self) -> None:
-        self._teardown()
+        self._teardown(True)
 
     def reset(self) -> None:
-        self._teardown()
+        self._teardown(False)
 
     # ---------------------------------------------------------------- calling the guest
     def _call(self, f: _Filter, d: _Dir, kind: int, a: int, b: int) -> int:
         """Run one callback of filter f; returns CONTINUE (0) or non-zero for stop."""
+        if not f.created and not self._create(f):
+            return self._failed(f, d)
         ex = f.ex
         if d.is_req:
             fn = ex.proxy_on_request_headers if kind == HDR else (
@@ -238,6 +241,26 @@ class HttpStream:
             self._flush_local()
             return 1
         return r
+
+    def _create(self, f: _Filter) -> bool:
+        """Envoy's onCreate: proxy_on_context_create(ctx, root) when the stream reaches f."""
+        f.created = True
+        vm = f.vm
+        if vm.failed:
+            return False
+        create = f.ex.proxy_on_context_create
+        if create is None:
+            return True
+        prev = vm.cur
+        vm.cur = vm.eff = f.ctx
+        try:
+            create(f.id, f.ctx.root.id)  # type: ignore[union-attr]
+        except GuestTrap as e:
+            vm.cur = vm.eff = prev
+            vm.fail(str(e), "proxy_on_context_create")
+            return False
+        vm.cur = vm.eff = prev
+        return True
 
     def _failed(self, f: _Filter, d: _Dir) -> int:
         f.bypass = True
@@ -456,7 +479,7 @@ class HttpStream:
             return
         self.req.aborted = self.resp.aborted = True
         self.cb.reset_stream()
-        self._teardown()
+        self._teardown(False)
 
     def send_local_response(self, ctx: StreamContext, status: int, details: bytes, body: bytes,
                             headers: Headers, grpc_status: int) -> int:
@@ -486,7 +509,7 @@ class HttpStream:
                 self.cb.send_local_reply(status, _local_headers(headers, body), body)
             else:
                 self.cb.reset_stream()
-                self._teardown()
+                self._teardown(False)
             return
         # through the encode path of the filters up to the one that replied
         self.local_mode = True
@@ -533,7 +556,10 @@ class HttpStream:
                 return
 
     # ---------------------------------------------------------------- teardown
-    def _teardown(self) -> None:
+    def _teardown(self, completed: bool = False) -> None:
+        """Envoy's order: every filter's log, then each filter's done and delete. A filter
+        the stream never reached is created for the log of a completed stream (Envoy's
+        Context::log) and skipped entirely for a reset one."""
         if self.finished:
             return
         self.finished = True
@@ -541,11 +567,21 @@ class HttpStream:
         filters = self.filters
         for f in filters:
             vm = f.vm
-            if vm is not None and not vm.failed and f.ex.proxy_on_log is not None:
+            if vm is None or vm.failed:
+                continue
+            if not f.created:
+                if not completed or not self._create(f):
+                    continue
+            if f.ex.proxy_on_log is not None:
                 self._plain_call(f, f.ex.proxy_on_log, "proxy_on_log")
         for f in filters:
             vm = f.vm
             if vm is None:
+                continue
+            if not f.created:
+                f.ctx.deleted = True  # type: ignore[union-attr]
+                f.ctx.owner = GONE  # type: ignore[union-attr]
+                vm.contexts.pop(f.id, None)
                 continue
             ex = f.ex
             if not vm.failed and ex.proxy_on_done is not None:

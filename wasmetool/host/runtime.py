@@ -165,7 +165,7 @@ class Host:
         filters: list[_Filter] = []
         stream = HttpStream(self, info, callbacks, filters)
         for i, p in enumerate(self.http_plugins):
-            filters.append(_Filter(p, self._new_stream_context(p, stream, i), i))
+            filters.append(_Filter(p, self._new_stream_context(p, stream, i, False), i))
         self.count("wasmetool_http_streams_total")
         return stream
 
@@ -174,11 +174,15 @@ class Host:
         filters: list[_NetFilter] = []
         conn = Connection(self, info, callbacks, filters)
         for i, p in enumerate(self.network_plugins):
-            filters.append(_NetFilter(p, self._new_stream_context(p, conn, i), i))
+            filters.append(_NetFilter(p, self._new_stream_context(p, conn, i, True), i))
         self.count("wasmetool_connections_total")
         return conn
 
-    def _new_stream_context(self, p: PluginRuntime, owner: Any, index: int) -> StreamContext | None:
+    def _new_stream_context(self, p: PluginRuntime, owner: Any, index: int,
+                            create_now: bool) -> StreamContext | None:
+        """A stream context (its id allocated now, as Envoy does when it builds the filter
+        chain). HTTP contexts are announced with proxy_on_context_create lazily, when the
+        stream reaches the filter (HttpStream._create); TCP ones at once."""
         vm = p.vm
         if vm is None or vm.failed or p.root is None:
             if p.config.failure_policy != "fail_reload" or not self._reload(p):
@@ -191,7 +195,7 @@ class Host:
         ctx = StreamContext(cid, vm, root, owner, index)
         vm.contexts[cid] = ctx
         create = vm.ex.proxy_on_context_create
-        if create is not None:
+        if create is not None and create_now:
             prev = vm.cur
             vm.cur = vm.eff = ctx
             try:

@@ -135,3 +135,48 @@ def test_network_filter_fail_closed_closes_and_fail_open_passes() -> None:
     with TcpEmulator(TCP_TRAP, failure_policy="fail_open") as emu:
         s = emu.connect().client_sends("x")
         assert not s.closed and s.upstream == b"x"
+
+
+TRACE = build("""
+  (func $say (param $p i32) (param $ctx i32)
+    (i32.store8 (i32.const 8400) (local.get $p))
+    (i32.store8 (i32.const 8401) (i32.add (i32.const 48) (local.get $ctx)))
+    (drop (call $log (i32.const 2) (i32.const 8400) (i32.const 2))))
+  (func (export "proxy_on_context_create") (param $ctx i32) (param $root i32)
+    (call $say (i32.const 67) (local.get $ctx)))
+  (func (export "proxy_on_request_headers") (param $ctx i32) (param i32 i32) (result i32)
+    (call $say (i32.const 72) (local.get $ctx)) (i32.const 0))
+  (func (export "proxy_on_log") (param $ctx i32) (call $say (i32.const 76) (local.get $ctx)))
+  (func (export "proxy_on_done") (param $ctx i32) (result i32) (call $say (i32.const 68) (local.get $ctx)) (i32.const 1))
+  (func (export "proxy_on_delete") (param $ctx i32) (call $say (i32.const 88) (local.get $ctx)))
+""", uses=("log",))
+
+
+def test_stream_contexts_are_created_when_the_stream_reaches_the_filter() -> None:
+    # Envoy 1.40, two plugins in one VM: C3 H3 C4 H4, then L3 L4 D3 X3 D4 X4
+    from wasmetool.host.config import PluginConfig, VmConfig
+    plugins = [PluginConfig(name=n, root_id=n, vm=VmConfig(code=TRACE, vm_id="one"))
+               for n in ("a", "b")]
+    with HttpEmulator(plugins=plugins) as emu:
+        assert emu.log_messages() == ["C1", "C2"]
+        emu.logs.clear()
+        emu.request(REQ)
+        assert emu.log_messages() == ["C3", "H3", "C4", "H4", "L3", "L4", "D3", "X3", "D4", "X4"]
+
+
+def test_a_filter_after_a_local_reply_is_created_only_for_its_log() -> None:
+    from test_http_filters import LOCAL
+
+    from wasmetool.host.config import PluginConfig, VmConfig
+    plugins = [PluginConfig(name="deny", vm=VmConfig(code=LOCAL, vm_id="d")),
+               PluginConfig(name="trace", vm=VmConfig(code=TRACE, vm_id="t"))]
+    with HttpEmulator(plugins=plugins) as emu:
+        emu.logs.clear()
+        ex = emu.request(REQ)
+        assert ex.status == 403
+        assert emu.log_messages() == ["C2", "L2", "D2", "X2"]
+        emu.logs.clear()
+        ex = emu.new_exchange()
+        ex.send_request_headers(REQ, end_stream=True)
+        ex.stream.reset()                               # a reset stream: never created
+        assert emu.log_messages() == []
