@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from wasmetool.host.contexts import Context
 
 _I64 = struct.Struct("<q")
+# Envoy's Grpc::Utility::httpToGrpcStatus (anything else: 2 UNKNOWN)
+HTTP_TO_GRPC = {400: 13, 401: 16, 403: 7, 404: 12, 429: 14, 502: 14, 503: 14, 504: 14}
 
 
 def _i64(v: int) -> bytes:
@@ -119,7 +121,11 @@ def _resp(ctx: Context, owner: Any, info: Any, field: str) -> bytes | None:
         return _i64(info.response_flags) if info is not None else None
     if field == "grpc_status":
         v = _hdr(owner.get_map(abi.MAP_RESPONSE_TRAILERS), b"grpc-status") or _hdr(h, b"grpc-status")
-        return _i64(int(v)) if v is not None and v.isdigit() else None
+        if v is not None and v.isdigit():
+            return _i64(int(v))
+        st = _hdr(h, b":status")
+        code = int(st) if st is not None and st.isdigit() else (info.response_code if info else 0)
+        return _i64(HTTP_TO_GRPC.get(code, 2)) if code else None
     if field == "headers":
         return _joined(h)
     if field == "headers_bytes":

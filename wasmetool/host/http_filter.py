@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
 
 from wasmetool.host import abi
+from wasmetool.host.attributes import HTTP_TO_GRPC
 from wasmetool.host.contexts import GONE, StreamContext
 from wasmetool.host.fastpath import GuestTrap
 
@@ -622,7 +623,6 @@ def _position(d: _Dir, ctx: StreamContext) -> int:
 
 
 GRPC_UNAVAILABLE = 14
-_HTTP_TO_GRPC = {400: 13, 401: 16, 403: 7, 404: 12, 429: 14, 502: 14, 503: 14, 504: 14}
 
 
 def _is_grpc(headers: Headers | None) -> bool:
@@ -638,7 +638,7 @@ def _is_grpc(headers: Headers | None) -> bool:
 def _grpc_local_reply(status: int, headers: Headers, body: bytes,
                       grpc_status: int) -> tuple[int, Headers, bytes]:
     """Envoy answers a gRPC request's local reply as a trailers-only gRPC response."""
-    code = grpc_status if 0 <= grpc_status <= 16 else _HTTP_TO_GRPC.get(status, 2)
+    code = grpc_status if 0 <= grpc_status <= 16 else HTTP_TO_GRPC.get(status, 2)
     out = list(headers) + [(b"content-type", b"application/grpc"),
                            (b"grpc-status", str(code).encode())]
     if body:

@@ -374,3 +374,22 @@ def test_runaway_tick_fails_the_vm_and_later_requests_get_503() -> None:
         assert any(r.plugin == "ticker" and "proxy_on_tick" in r.message for r in emu.logs)
         assert emu.advance(1.0) == 0                   # the dead VM's timer is gone
         assert emu.request(REQ).status == 503
+
+
+GRPC_STATUS_PROP = build("""
+  (func (export "proxy_on_response_headers") (param i32 i32 i32) (result i32)
+    (if (i32.eqz (call $get_prop (i32.const 16) (i32.const 20) (i32.const 8192) (i32.const 8196)))
+      (then (drop (call $add (i32.const 2) (i32.const 48) (i32.const 6)
+                             (i32.load (i32.const 8192)) (i32.load (i32.const 8196))))))
+    (i32.const 0))
+""", uses=("get_prop", "add"), data={16: "response\0grpc_status", 48: "x-grpc"})
+
+
+def test_response_grpc_status_maps_http_status_as_envoy() -> None:
+    with HttpEmulator(GRPC_STATUS_PROP) as emu:
+        for status, code in (("200", 2), ("404", 12), ("503", 14)):
+            ex = emu.request(REQ, response_headers={":status": status})
+            raw = [v for k, v in ex.response_headers if k == b"x-grpc"][0]
+            assert struct.unpack("<q", raw)[0] == code
+        ex = emu.request(REQ, response_headers={":status": "200", "grpc-status": "5"})
+        assert struct.unpack("<q", [v for k, v in ex.response_headers if k == b"x-grpc"][0])[0] == 5
