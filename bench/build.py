@@ -14,7 +14,7 @@ rust, cpp), in a fresh WASMETOOL_HOME:
 * tool  - `wasmetool build --no-cache` in the same state, after another one-line
           edit (compile + validate + store + process start-up).
           ratio = tool / direct (target <= 1.1); extra = tool - direct in seconds.
-* validate - the share of `tool` spent checking the module (wasmetool.build.validate:
+* validate - the share of `tool` spent checking the module (wasmetool.module_info.proxy_abi_version:
           wasm validation + ABI marker, no code generation);
 * inspect - for comparison, wasmetool.module_info.inspect_module (`build precompiled`),
           which compiles the module with wasmtime.
@@ -87,8 +87,8 @@ def edit(source: Path, marker: str) -> None:
 
 def bench_language(language: str, workdir: Path, repeat: int) -> dict[str, object] | None:
     from wasmetool.build.base import get_builder
-    from wasmetool.build.validate import built_module_abi
     from wasmetool.module_info import inspect_module
+    from wasmetool.module_info import proxy_abi_version as built_module_abi
 
     builder = get_builder(language)
     project = workdir / f"{language}-bench"

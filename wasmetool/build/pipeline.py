@@ -4,7 +4,7 @@
             -> route (local | container; auto = local if complete, else a Docker engine)
             -> cache key (inputs, toolchain, builder) -> hit: re-store the cached module
             -> miss: compile into a temp dir -> validate (the checks of `build precompiled`,
-               without wasmtime code generation: build/validate.py) -> store
+               without wasmtime code generation: module_info.proxy_abi_version) -> store
 """
 
 from __future__ import annotations
@@ -100,8 +100,7 @@ def run_build(request: BuildRequest, progress: bool | None = None,
     ``builder`` replaces the registry's builder for the language (library use, tests).
     """
     from wasmetool.build.precompiled import load_runtime_config
-    from wasmetool.build.validate import built_module_abi
-    from wasmetool.module_info import ModuleInfo
+    from wasmetool.module_info import proxy_abi_version as built_module_abi
     from wasmetool.oci.reference import parse_reference
     from wasmetool.store import Store
 
@@ -129,7 +128,7 @@ def run_build(request: BuildRequest, progress: bool | None = None,
     entry = cache.get(key) if request.use_cache else None
     if entry is not None and store.has_blob(entry.wasm_digest):
         wasm = store.read_blob(entry.wasm_digest)
-        config = load_runtime_config(config_path, ModuleInfo(entry.abi_version, len(wasm)), None)
+        config = load_runtime_config(config_path, entry.abi_version, None)
         image = store.add_image(wasm, config, request.tag)
         _write_out(request.out, wasm)
         return BuildResult(image, entry.abi_version, language, route, toolchain, True,
@@ -158,7 +157,7 @@ def run_build(request: BuildRequest, progress: bool | None = None,
                                  f"({output.name} is missing)", "check the build output above")
         wasm = output.read_bytes()
     abi_version = built_module_abi(wasm, f"the {language} build of {src}")
-    config = load_runtime_config(config_path, ModuleInfo(abi_version, len(wasm)), None)
+    config = load_runtime_config(config_path, abi_version, None)
     image = store.add_image(wasm, config, request.tag)
     cache.put(key, new_entry(image.wasm_digest, len(wasm), abi_version, language, toolchain))
     _write_out(request.out, wasm)

@@ -64,8 +64,8 @@ def build_precompiled(
 
     check_output(output)
     wasm = read_file(wasm_file, "module")
-    image, info = store_module(wasm, tag, source=str(wasm_file), config_path=config, root_id=root_id)
-    report_stored(image, info.abi_version, output)
+    image, abi_version = store_module(wasm, tag, source=str(wasm_file), config_path=config, root_id=root_id)
+    report_stored(image, abi_version, output)
 
 
 def report_stored(image, abi_version: str, output: str, extra: dict | None = None) -> None:
