@@ -425,7 +425,7 @@ class HttpStream:
             self.local_headers = hdrs
             if eos:
                 self._send_local_final()
-        elif not any(k == b":status" for k, _v in hdrs):
+        elif not ((hdrs and hdrs[0][0] == b":status") or any(k == b":status" for k, _v in hdrs)):
             # what Envoy's codec does with a response that lost :status
             d.aborted = True
             self.local_sent = True
@@ -573,23 +573,29 @@ class HttpStream:
             if not f.created:
                 if not completed or not self._create(f):
                     continue
-            if f.ex.proxy_on_log is not None:
-                self._plain_call(f, f.ex.proxy_on_log, "proxy_on_log")
+            fn = f.ex.proxy_on_log
+            if fn is not None:
+                self._plain_call(f, fn, "proxy_on_log")
         for f in filters:
             vm = f.vm
             if vm is None:
                 continue
-            if not f.created:
-                f.ctx.deleted = True  # type: ignore[union-attr]
-                f.ctx.owner = GONE  # type: ignore[union-attr]
-                vm.contexts.pop(f.id, None)
-                continue
-            ex = f.ex
-            if not vm.failed and ex.proxy_on_done is not None:
-                self._plain_call(f, ex.proxy_on_done, "proxy_on_done")
-            if not vm.failed and ex.proxy_on_delete is not None:
-                self._plain_call(f, ex.proxy_on_delete, "proxy_on_delete")
             ctx = f.ctx
+            if f.created and not vm.failed:
+                ex = f.ex
+                prev = vm.cur
+                vm.cur = vm.eff = ctx
+                name = "proxy_on_done"
+                try:
+                    if ex.proxy_on_done is not None:
+                        ex.proxy_on_done(f.id)
+                    name = "proxy_on_delete"
+                    if ex.proxy_on_delete is not None:
+                        ex.proxy_on_delete(f.id)
+                except GuestTrap as e:
+                    vm.cur = vm.eff = prev
+                    vm.fail(str(e), name)
+                vm.cur = vm.eff = prev
             ctx.deleted = True  # type: ignore[union-attr]
             ctx.owner = GONE  # type: ignore[union-attr]
             vm.contexts.pop(f.id, None)

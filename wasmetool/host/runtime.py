@@ -48,6 +48,7 @@ class Host:
         self.network_plugins = [p for p in self.plugins if p.config.kind == "network"]
         self.started = False
         self._ticker = False
+        self.http_streams = 0
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -166,7 +167,7 @@ class Host:
         stream = HttpStream(self, info, callbacks, filters)
         for i, p in enumerate(self.http_plugins):
             filters.append(_Filter(p, self._new_stream_context(p, stream, i, False), i))
-        self.count("wasmetool_http_streams_total")
+        self.http_streams += 1
         return stream
 
     def new_connection(self, info: StreamInfo, callbacks: ConnectionCallbacks) -> Connection:
@@ -231,6 +232,7 @@ class Host:
         return True
 
     def prometheus_text(self) -> str:
+        self.metrics.host_counters["wasmetool_http_streams_total"] = self.http_streams
         return self.metrics.prometheus_text()
 
     # ------------------------------------------------------------------ used by the core
