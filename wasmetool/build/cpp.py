@@ -20,12 +20,15 @@ The container route runs the same command in the official wasi-sdk image
 from __future__ import annotations
 
 import functools
+import json
 import os
 import shlex
 import shutil
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
+from wasmetool import paths
 from wasmetool.build.base import (
     CONTAINER_OUT,
     CONTAINER_SRC,
@@ -36,6 +39,7 @@ from wasmetool.build.base import (
     tool_output,
 )
 from wasmetool.errors import WasmetoolError
+from wasmetool.store.files import atomic_write
 
 SOURCE_SUFFIXES = (".cc", ".cpp", ".cxx", ".c")
 HEADER_SUFFIXES = (".h", ".hh", ".hpp", ".hxx", ".inc", ".ipp")
@@ -81,6 +85,7 @@ def _wasi_sdk() -> Path | None:
 class Discovery:
     toolchain: CppToolchain | None
     missing: tuple[str, ...]
+    looked_at: tuple[str, ...] = ()  # files whose change invalidates this discovery
 
 
 def discover() -> Discovery:
@@ -98,14 +103,80 @@ def discover() -> Discovery:
         missing.append("wasi-libc for wasm32-wasi (Debian/Ubuntu: apt-get install wasi-libc)")
     if not (DEBIAN_WASI_LIBDIR / "libc++.a").is_file():
         missing.append("libc++ for wasm32-wasi (Debian/Ubuntu: apt-get install libc++-dev-wasm32)")
+    looked_at: tuple[str, ...] = ()
     if clang is not None:
         builtins = tool_output([clang, f"--target={TARGET}", "-print-libgcc-file-name"])
+        if builtins:
+            looked_at = (builtins, str(Path(builtins).parent))
         if not builtins or not Path(builtins).is_file():
             missing.append("compiler-rt builtins for wasm32 "
                            "(Debian/Ubuntu: apt-get install libclang-rt-dev-wasm32)")
     if missing or clang is None:
-        return Discovery(None, tuple(missing))
-    return Discovery(CppToolchain("system", clang), ())
+        return Discovery(None, tuple(missing), looked_at)
+    return Discovery(CppToolchain("system", clang), (), looked_at)
+
+
+# ---- remembering the discovery --------------------------------------------------------------
+# Finding the toolchain runs clang twice (~0.1 s), which would dominate a
+# build-cache hit. The result is kept in the cache directory together with the
+# state (mtime, size, inode) of everything it depends on: every PATH directory
+# (a tool installed or removed changes it), the compiler, the wasm32 libraries
+# and headers, the wasi-sdk locations. Any change there, or in PATH or
+# WASI_SDK_PATH, runs the discovery again.
+
+REMEMBERED_ENV = ("PATH", "WASI_SDK_PATH")
+
+
+def _stat_token(path: str) -> str:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return "absent"
+    return f"{st.st_mtime_ns}/{st.st_size}/{st.st_ino}"
+
+
+def _watched_paths() -> list[str]:
+    watched = [d for d in os.environ.get("PATH", "").split(os.pathsep) if d]
+    sdks = [Path(os.environ["WASI_SDK_PATH"])] if os.environ.get("WASI_SDK_PATH") else []
+    for sdk in [*sdks, DEFAULT_WASI_SDK]:
+        watched += [str(sdk / "bin" / "clang++"), str(sdk / "share" / "wasi-sysroot")]
+    watched += [str(DEBIAN_WASI_LIBDIR), str(DEBIAN_WASI_INCLUDE)]
+    watched += [str(DEBIAN_WASI_LIBDIR / name) for name in ("libc.a", "libc++.a")]
+    watched.append(str(DEBIAN_WASI_INCLUDE / "stdio.h"))
+    for name in ("clang++", "wasm-ld"):
+        found = shutil.which(name)
+        if found:
+            watched.append(os.path.realpath(found))
+    return watched
+
+
+def _probe() -> dict[str, Any]:
+    discovery = discover()
+    toolchain = discovery.toolchain
+    return {"toolchain": asdict(toolchain) if toolchain else None,
+            "missing": list(discovery.missing), "looked_at": list(discovery.looked_at),
+            "clang_version": tool_output([toolchain.clang, "--version"]) if toolchain else ""}
+
+
+def remembered_probe() -> dict[str, Any]:
+    """:func:`_probe`, answered from the cache directory while nothing it depends on changed."""
+    file = paths.cache_dir() / "toolchains" / "cpp.json"
+    env = {name: os.environ.get(name, "") for name in REMEMBERED_ENV}
+    try:
+        saved = json.loads(file.read_text())
+        if saved["env"] == env and all(_stat_token(path) == token
+                                       for path, token in saved["watched"].items()):
+            return dict(saved["probe"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass
+    before = {path: _stat_token(path) for path in _watched_paths()}
+    probe = _probe()
+    watched = {**before, **{path: _stat_token(path) for path in probe["looked_at"]}}
+    try:
+        atomic_write(file, json.dumps({"env": env, "watched": watched, "probe": probe}).encode())
+    except OSError:
+        pass  # a read-only cache only costs the next build the discovery again
+    return probe
 
 
 def project_sources(src: Path) -> list[Path]:
@@ -117,8 +188,14 @@ class CppBuilder:
     aliases: tuple[str, ...] = ("c++",)
 
     @functools.cached_property
+    def _probe(self) -> dict[str, Any]:
+        return remembered_probe()
+
+    @functools.cached_property
     def _discovery(self) -> Discovery:
-        return discover()
+        toolchain = self._probe["toolchain"]
+        return Discovery(CppToolchain(**toolchain) if toolchain else None,
+                         tuple(self._probe["missing"]))
 
     def toolchain(self) -> CppToolchain | None:
         return self._discovery.toolchain
@@ -130,7 +207,7 @@ class CppBuilder:
         toolchain = self._discovery.toolchain
         if toolchain is None:
             return "cpp:none"
-        return " | ".join(["cpp", toolchain.kind, tool_output([toolchain.clang, "--version"]),
+        return " | ".join(["cpp", toolchain.kind, self._probe["clang_version"],
                            toolchain.sysroot or str(DEBIAN_WASI_LIBDIR),
                            " ".join((*FLAGS, *LINK_FLAGS))])
 

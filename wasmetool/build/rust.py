@@ -24,13 +24,15 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import os
 import re
 import shutil
 import tomllib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from wasmetool import paths
 from wasmetool.build.base import (
@@ -44,6 +46,7 @@ from wasmetool.build.base import (
     volume_name,
 )
 from wasmetool.errors import WasmetoolError
+from wasmetool.store.files import atomic_write
 
 TARGETS = ("wasm32-wasip1", "wasm32-wasi")  # preferred first; 1.7x toolchains know only -wasi
 DEBIAN_RUSTC = "/usr/bin/rustc"
@@ -186,6 +189,7 @@ def _rustc_candidates() -> list[tuple[str, str]]:
 class Discovery:
     route: RustRoute | None
     problems: tuple[str, ...]   # why each candidate could not be used (for the hint)
+    looked_at: tuple[str, ...] = ()  # sysroot directories whose change invalidates this
 
 
 def discover() -> Discovery:
@@ -195,11 +199,12 @@ def discover() -> Discovery:
         return Discovery(None, (f"no Rust compiler found: {INSTALL_HINT}",))
     problems: list[str] = []
     sysroots = {rustc: _sysroot(rustc) for rustc, _ in candidates}
+    looked_at = tuple(str(root / "lib" / "rustlib") for root in sysroots.values() if root)
     for rustc, cargo in candidates:
         sysroot = sysroots[rustc]
         target = _prebuilt_target(sysroot) if sysroot else None
         if target:
-            return Discovery(RustRoute("prebuilt-std", cargo, rustc, target), ())
+            return Discovery(RustRoute("prebuilt-std", cargo, rustc, target), (), looked_at)
     # No wasm std anywhere: can a rustc build it (-Zbuild-std)?
     for rustc, cargo in candidates:
         sysroot = sysroots[rustc]
@@ -226,11 +231,76 @@ def discover() -> Discovery:
             missing.append("wasi-libc (Debian wasi-libc)")
         if not missing and target and linker and libdir:
             return Discovery(RustRoute("build-std", cargo, rustc, target, linker, libdir,
-                                       version.get("version", "")), ())
+                                       version.get("version", "")), (), looked_at)
         problems.append(f"{label} could build the wasm standard library but lacks "
                         + ", ".join(missing))
     problems.append(INSTALL_HINT)
-    return Discovery(None, tuple(problems))
+    return Discovery(None, tuple(problems), looked_at)
+
+
+# ---- remembering the discovery --------------------------------------------------------------
+# Finding the toolchain runs rustc and cargo (~0.2 s), which would dominate a
+# build-cache hit. The result is kept in the cache directory together with the
+# state (mtime, size, inode) of everything it depends on: every PATH directory
+# (a tool installed or removed changes it), the compilers, their rustlib
+# directories (`rustup target add` adds one), rustup's settings and wasi-libc.
+# Any change there, or in PATH, runs the discovery again.
+
+REMEMBERED_ENV = ("PATH", "HOME", "RUSTUP_HOME", "RUSTUP_TOOLCHAIN")
+
+
+def _stat_token(path: str) -> str:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return "absent"
+    return f"{st.st_mtime_ns}/{st.st_size}/{st.st_ino}"
+
+
+def _watched_paths() -> list[str]:
+    rustup_home = Path(os.environ.get("RUSTUP_HOME") or Path.home() / ".rustup")
+    watched = [d for d in os.environ.get("PATH", "").split(os.pathsep) if d]
+    watched += [DEBIAN_RUSTC, DEBIAN_CARGO, str(rustup_home / "settings.toml"),
+                str(rustup_home / "toolchains")]
+    watched += [str(p) for p in sorted(rustup_home.glob("toolchains/*/lib/rustlib"))]
+    for directory in WASI_LIBC_DIRS:
+        watched += [directory, str(Path(directory) / "libc.a")]
+    for name in ("rustc", "cargo"):
+        found = shutil.which(name)
+        if found:
+            watched.append(os.path.realpath(found))
+    return watched
+
+
+def _probe() -> dict[str, Any]:
+    """Discovery plus toolchain id, as plain data."""
+    discovery = discover()
+    route = discovery.route
+    cargo_version = (tool_output([route.cargo, "-V"], env={"RUSTC": route.rustc})
+                     if route else "")
+    return {"route": asdict(route) if route else None, "problems": list(discovery.problems),
+            "cargo_version": cargo_version, "looked_at": list(discovery.looked_at)}
+
+
+def remembered_probe() -> dict[str, Any]:
+    """:func:`_probe`, answered from the cache directory while nothing it depends on changed."""
+    file = paths.cache_dir() / "toolchains" / "rust.json"
+    env = {name: os.environ.get(name, "") for name in REMEMBERED_ENV}
+    try:
+        saved = json.loads(file.read_text())
+        if saved["env"] == env and all(_stat_token(path) == token
+                                       for path, token in saved["watched"].items()):
+            return dict(saved["probe"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass
+    before = {path: _stat_token(path) for path in _watched_paths()}
+    probe = _probe()
+    watched = {**before, **{path: _stat_token(path) for path in probe["looked_at"]}}
+    try:
+        atomic_write(file, json.dumps({"env": env, "watched": watched, "probe": probe}).encode())
+    except OSError:
+        pass  # a read-only cache only costs the next build the discovery again
+    return probe
 
 
 # ---- the crate ------------------------------------------------------------------------------
@@ -288,8 +358,13 @@ class RustBuilder:
     aliases: tuple[str, ...] = ()
 
     @functools.cached_property
+    def _probe(self) -> dict[str, Any]:
+        return remembered_probe()
+
+    @functools.cached_property
     def _discovery(self) -> Discovery:
-        return discover()
+        route = self._probe["route"]
+        return Discovery(RustRoute(**route) if route else None, tuple(self._probe["problems"]))
 
     def route(self) -> RustRoute | None:
         return self._discovery.route
@@ -305,8 +380,7 @@ class RustBuilder:
             return "rust:none"
         parts = ["rust", route.kind, route.target,
                  route.version or tool_output([route.rustc, "-V"]),
-                 tool_output([route.cargo, "-V"], env={"RUSTC": route.rustc}),
-                 " ".join(route.cargo_args())]
+                 self._probe["cargo_version"], " ".join(route.cargo_args())]
         return " | ".join(parts)
 
     def cache_inputs(self, src: Path) -> list[Path]:

@@ -139,3 +139,25 @@ def test_container_spec(tmp_path: Path) -> None:
     assert (str(out_dir.resolve()), "/out", False) in spec.mounts
     assert spec.host_output(out_dir) == out_dir / "filter.wasm"
     assert spec.user and ":" in spec.user
+
+
+def test_discovery_is_remembered_until_something_it_depends_on_changes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    libdir = tmp_path / "wasm32-wasi"
+    libdir.mkdir()
+    monkeypatch.setattr(cpp, "DEBIAN_WASI_LIBDIR", libdir)
+    calls: list[int] = []
+    real_probe = cpp._probe
+
+    def counting_probe() -> dict:
+        calls.append(1)
+        return real_probe()
+
+    monkeypatch.setattr(cpp, "_probe", counting_probe)
+    assert "wasi-libc" in "\n".join(CppBuilder().missing_local_tools(tmp_path))
+    assert "wasi-libc" in "\n".join(CppBuilder().missing_local_tools(tmp_path))
+    assert calls == [1]
+    (libdir / "libc.a").write_bytes(b"!<arch>\n")      # wasi-libc gets installed
+    missing = "\n".join(CppBuilder().missing_local_tools(tmp_path))
+    assert calls == [1, 1]
+    assert "wasi-libc" not in missing and "libc++" in missing

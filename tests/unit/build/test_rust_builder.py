@@ -176,3 +176,28 @@ def test_container_spec(tmp_path: Path) -> None:
     assert not os.path.isabs(mounts["/cargo-target"][0])  # a named volume
     argv = spec.docker_run_argv()
     assert argv[:3] == ["docker", "run", "--rm"] and spec.image in argv
+
+
+def test_discovery_is_remembered_until_something_it_depends_on_changes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    monkeypatch.setenv("PATH", f"{tools}{os.pathsep}{os.environ['PATH']}")
+    calls: list[int] = []
+    real_probe = rust._probe
+
+    def counting_probe() -> dict:
+        calls.append(1)
+        return real_probe()
+
+    monkeypatch.setattr(rust, "_probe", counting_probe)
+    first = RustBuilder().toolchain_id()
+    assert calls == [1]
+    assert RustBuilder().toolchain_id() == first      # answered from the cache file
+    assert calls == [1]
+    os.utime(tools, ns=(1, 1))                          # e.g. a tool installed into PATH
+    assert RustBuilder().toolchain_id() == first
+    assert calls == [1, 1]
+    monkeypatch.setenv("PATH", os.environ["PATH"] + os.pathsep + str(tmp_path))
+    RustBuilder().missing_local_tools(tmp_path)
+    assert calls == [1, 1, 1]
