@@ -118,13 +118,14 @@ def run_wasmetool(setup: ProxySetup, workdir: Path, *, log_level: str = "info",
         log_file.close()
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def _stop(process: subprocess.Popen[bytes], grace: float = 2.0) -> None:
+    """Ctrl-C (SIGINT) as a user would; SIGKILL if it has not exited after ``grace`` s."""
     import signal
 
     if process.poll() is None:
         process.send_signal(signal.SIGINT)
         try:
-            process.wait(timeout=5)
+            process.wait(timeout=grace)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=5)
