@@ -266,10 +266,6 @@ GRPC_STATUS = Case(
         env, "late_properties", configuration="with grpc_status")]),
     LATE_REQUESTS,
     _check_grpc_status,
-    xfail_wasmetool=(
-        "host gap: property response.grpc_status answers NOT_FOUND; Envoy maps the HTTP "
-        "status of a non-gRPC response to a gRPC code (int64): 200 -> 2 UNKNOWN, "
-        "404 -> 12 UNIMPLEMENTED (Envoy's Grpc::Utility::httpToGrpcStatus)"),
 )
 
 
@@ -563,10 +559,6 @@ SHARED_VM = Case(
         _plugin(env, "lifecycle", name="b", root_id="rb", vm_id="one_vm")]),
     [Request(path="/1"), Request(path="/2")],
     _check_shared_vm,
-    xfail_wasmetool=(
-        "host gap: with two plugins in one VM, wasmetool creates every filter's stream "
-        "context before the first proxy_on_request_headers (trace 'C3/1 C4/2 H3 H4'); "
-        "Envoy creates each one as the stream reaches that filter ('C3/1 H3 C4/2 H4')"),
 )
 
 
