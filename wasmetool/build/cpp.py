@@ -56,8 +56,6 @@ CONTAINER_IMAGE = "ghcr.io/webassembly/wasi-sdk:wasi-sdk-25"
 CONTAINER_CLANG = "/opt/wasi-sdk/bin/clang++"
 
 APT_PACKAGES = "clang lld wasi-libc libc++-dev-wasm32 libclang-rt-dev-wasm32"
-INSTALL_HINT = (f"install clang for wasm32-wasi (Debian/Ubuntu: `apt-get install {APT_PACKAGES}`) "
-                "or a wasi-sdk (set WASI_SDK_PATH to it)")
 
 
 @dataclass(frozen=True)
@@ -96,7 +94,8 @@ def discover() -> Discovery:
     missing: list[str] = []
     clang = shutil.which("clang++")
     if clang is None:
-        missing.append(f"clang++ (Debian/Ubuntu: apt-get install clang); or {INSTALL_HINT}")
+        missing.append(f"clang++ for wasm32-wasi (Debian/Ubuntu: apt-get install {APT_PACKAGES}; "
+                       "or a wasi-sdk, with WASI_SDK_PATH set to it)")
     if shutil.which("wasm-ld") is None:
         missing.append("wasm-ld, the WebAssembly linker (Debian/Ubuntu: apt-get install lld)")
     if not (DEBIAN_WASI_LIBDIR / "libc.a").is_file() or not (DEBIAN_WASI_INCLUDE / "stdio.h").is_file():
@@ -162,6 +161,7 @@ def remembered_probe() -> dict[str, Any]:
     """:func:`_probe`, answered from the cache directory while nothing it depends on changed."""
     file = paths.cache_dir() / "toolchains" / "cpp.json"
     env = {name: os.environ.get(name, "") for name in REMEMBERED_ENV}
+    env["builder code"] = _stat_token(__file__)  # a new wasmetool probes again
     try:
         saved = json.loads(file.read_text())
         if saved["env"] == env and all(_stat_token(path) == token

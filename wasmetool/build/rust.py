@@ -60,9 +60,9 @@ CONTAINER_TARGET = "wasm32-wasip1"
 CONTAINER_TARGET_DIR = "/cargo-target"
 CONTAINER_CARGO_REGISTRY = "/usr/local/cargo/registry"
 
-INSTALL_HINT = ("install Rust with a wasm32-wasip1 target: `rustup target add wasm32-wasip1`, "
-                "or on Debian 12 `apt-get install rustc-web cargo-web rust-web-src lld-22 "
-                "wasi-libc`")
+INSTALL_HINT = ("`rustup target add wasm32-wasip1`, or on Debian 12 `apt-get install "
+                "rustc-web cargo-web rust-web-src lld-22 wasi-libc` (a Rust with its own "
+                "source builds the standard library itself)")
 
 
 @dataclass(frozen=True)
@@ -193,11 +193,14 @@ class Discovery:
 
 
 def discover() -> Discovery:
-    """Find the best local route (see the module docstring), or say what is missing."""
+    """Find the best local route (see the module docstring), or say what is missing.
+
+    The hints are things to install (the build command prefixes them with
+    "install"/"missing"), the most specific first.
+    """
     candidates = _rustc_candidates()
     if not candidates:
-        return Discovery(None, (f"no Rust compiler found: {INSTALL_HINT}",))
-    problems: list[str] = []
+        return Discovery(None, (f"Rust for wasm32-wasip1: {INSTALL_HINT}",))
     sysroots = {rustc: _sysroot(rustc) for rustc, _ in candidates}
     looked_at = tuple(str(root / "lib" / "rustlib") for root in sysroots.values() if root)
     for rustc, cargo in candidates:
@@ -208,34 +211,29 @@ def discover() -> Discovery:
     # No wasm std anywhere: can a rustc build it (-Zbuild-std)?
     for rustc, cargo in candidates:
         sysroot = sysroots[rustc]
-        if sysroot is None:
-            problems.append(f"{rustc} does not run")
-            continue
-        library = sysroot / "lib" / "rustlib" / "src" / "rust" / "library"
-        if not (library / "Cargo.lock").is_file():
-            problems.append(f"{rustc} has no wasm32-wasip1 standard library "
-                            "(`rustup target add wasm32-wasip1`) and no source to build one "
-                            "(rustup component rust-src / Debian rust-web-src)")
+        library = sysroot / "lib" / "rustlib" / "src" / "rust" / "library" if sysroot else None
+        if library is None or not (library / "Cargo.lock").is_file():
             continue
         version = _version_info(rustc)
-        label = f"{rustc} ({version.get('release', 'unknown version')})"
-        missing: list[str] = []
+        label = f"{rustc} {version.get('release', '')}".strip()
         target = _target_for_release(version.get("release", ""))
-        if target is None:
-            missing.append("a known version (rustc -vV fails)")
         linker = _wasm_ld(version.get("LLVM version", ""))
-        if linker is None:
-            missing.append("wasm-ld (Debian lld or lld-22)")
         libdir = _wasi_libdir()
-        if libdir is None:
-            missing.append("wasi-libc (Debian wasi-libc)")
-        if not missing and target and linker and libdir:
+        if target and linker and libdir:
             return Discovery(RustRoute("build-std", cargo, rustc, target, linker, libdir,
                                        version.get("version", "")), (), looked_at)
-        problems.append(f"{label} could build the wasm standard library but lacks "
-                        + ", ".join(missing))
-    problems.append(INSTALL_HINT)
-    return Discovery(None, tuple(problems), looked_at)
+        missing: list[str] = []
+        if target is None:
+            missing.append(f"a Rust whose version is known ({rustc} -vV fails)")
+        if linker is None:
+            missing.append(f"wasm-ld, the WebAssembly linker, for {label} "
+                           "(Debian: apt-get install lld-22, or lld)")
+        if libdir is None:
+            missing.append("wasi-libc for wasm32 (Debian: apt-get install wasi-libc)")
+        return Discovery(None, tuple(missing), looked_at)
+    found = ", ".join(rustc for rustc, _ in candidates)
+    return Discovery(None, (f"the wasm32-wasip1 standard library for {found}: {INSTALL_HINT}",),
+                     looked_at)
 
 
 # ---- remembering the discovery --------------------------------------------------------------
@@ -286,6 +284,7 @@ def remembered_probe() -> dict[str, Any]:
     """:func:`_probe`, answered from the cache directory while nothing it depends on changed."""
     file = paths.cache_dir() / "toolchains" / "rust.json"
     env = {name: os.environ.get(name, "") for name in REMEMBERED_ENV}
+    env["builder code"] = _stat_token(__file__)  # a new wasmetool probes again
     try:
         saved = json.loads(file.read_text())
         if saved["env"] == env and all(_stat_token(path) == token
