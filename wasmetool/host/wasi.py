@@ -2,8 +2,9 @@
 
 stdout/stderr go to the plugin log (INFO / ERROR, one trailing newline stripped), the
 environment comes from the VM config, there are no arguments, no preopened directories,
-no files and no sockets. Every preview1 function is defined so that any toolchain links;
-the ones with no meaning here answer the errno Envoy answers.
+no files and no sockets. The set and the signatures are Envoy 1.40's (every preview1
+function but proc_raise; path_link and path_symlink with Envoy's arities), and the ones with
+no meaning here answer the errno Envoy answers.
 """
 
 from __future__ import annotations
@@ -116,7 +117,22 @@ def fd_prestat_dir_name(vm: Vm, fd: int, path: int, size: int) -> int:
 
 @_wasi("fd_filestat_get", "ii")
 def fd_filestat_get(vm: Vm, fd: int, ret: int) -> int:
-    return abi.WASI_BADF if not _std(fd) else abi.WASI_NOSYS
+    return abi.WASI_BADF
+
+
+@_wasi("fd_fdstat_set_flags", "ii")
+def fd_fdstat_set_flags(vm: Vm, fd: int, flags: int) -> int:
+    return abi.WASI_NOSYS
+
+
+@_wasi("fd_readdir", "iiiIi")
+def fd_readdir(vm: Vm, fd: int, buf: int, size: int, cookie: int, ret: int) -> int:
+    return abi.WASI_NOTDIR
+
+
+@_wasi("fd_renumber", "ii")
+def fd_renumber(vm: Vm, fd: int, to: int) -> int:
+    return abi.WASI_BADF
 
 
 def _fd_only(name: str, params: str) -> None:
@@ -128,9 +144,8 @@ def _fd_only(name: str, params: str) -> None:
 
 for _name, _params in (
     ("fd_advise", "iIIi"), ("fd_allocate", "iII"), ("fd_datasync", "i"),
-    ("fd_fdstat_set_flags", "ii"), ("fd_fdstat_set_rights", "iII"),
-    ("fd_filestat_set_size", "iI"), ("fd_filestat_set_times", "iIIi"),
-    ("fd_readdir", "iiiIi"), ("fd_renumber", "ii"), ("fd_sync", "i"), ("fd_tell", "ii"),
+    ("fd_fdstat_set_rights", "iII"), ("fd_filestat_set_size", "iI"),
+    ("fd_filestat_set_times", "iIIi"), ("fd_sync", "i"), ("fd_tell", "ii"),
 ):
     _fd_only(_name, _params)
 
@@ -149,11 +164,12 @@ def _notsup(name: str, params: str) -> None:
 
 for _name, _params in (
     ("path_create_directory", "iii"), ("path_filestat_get", "iiiii"),
-    ("path_filestat_set_times", "iiiiIIi"), ("path_link", "iiiiiii"),
+    # path_link and path_symlink with the (non-WASI) arities Envoy 1.40 registers
+    ("path_filestat_set_times", "iiiiIIi"), ("path_link", "iiiiii"),
     ("path_readlink", "iiiiii"), ("path_remove_directory", "iii"), ("path_rename", "iiiiii"),
-    ("path_symlink", "iiiii"), ("path_unlink_file", "iii"),
+    ("path_symlink", "iiii"), ("path_unlink_file", "iii"),
     ("sock_accept", "iii"), ("sock_recv", "iiiiii"), ("sock_send", "iiiii"),
-    ("sock_shutdown", "ii"), ("proc_raise", "i"),
+    ("sock_shutdown", "ii"),
 ):
     _notsup(_name, _params)
 

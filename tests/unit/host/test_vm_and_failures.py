@@ -393,3 +393,25 @@ def test_response_grpc_status_maps_http_status_as_envoy() -> None:
             assert struct.unpack("<q", raw)[0] == code
         ex = emu.request(REQ, response_headers={":status": "200", "grpc-status": "5"})
         assert struct.unpack("<q", [v for k, v in ex.response_headers if k == b"x-grpc"][0])[0] == 5
+
+
+def test_wasi_stubs_answer_as_envoy_and_its_arities_are_enforced() -> None:
+    code = build("""
+      (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+        (i32.store (i32.const 9000) (call $set_flags (i32.const 1) (i32.const 0)))
+        (i32.store (i32.const 9004) (call $filestat (i32.const 1) (i32.const 8192)))
+        (i32.store (i32.const 9008) (call $readdir (i32.const 3) (i32.const 8192) (i32.const 8) (i64.const 0) (i32.const 8200)))
+        (i32.store (i32.const 9012) (call $renumber (i32.const 1) (i32.const 3)))
+        (i32.store (i32.const 9016) (call $open (i32.const 3) (i32.const 0) (i32.const 16) (i32.const 1)
+                                             (i32.const 0) (i64.const 0) (i64.const 0) (i32.const 0) (i32.const 8192)))
+        (i32.const 0))
+    """, uses=("wasi_stubs",), data={16: "x"})
+    with HttpEmulator(code) as emu:
+        emu.request(REQ)
+        mem = emu.host.all_vms[0].mem
+        assert [mem.get_u32(9000 + 4 * i) for i in range(5)] == [52, 8, 20, 8, 44]   # Envoy's
+    w = "wasi_snapshot_preview1"
+    for imp in (f'(import "{w}" "proc_raise" (func (param i32) (result i32)))',
+                f'(import "{w}" "path_link" (func (param i32 i32 i32 i32 i32 i32 i32) (result i32)))'):
+        with pytest.raises(WasmetoolError, match="proc_raise|path_link"):
+            HttpEmulator(module("", imports=imp))

@@ -84,6 +84,12 @@ IMPORTS = {
     "grpc_cancel": '(import "env" "proxy_grpc_cancel" (func $grpc_cancel (param i32) (result i32)))',
     "grpc_close": '(import "env" "proxy_grpc_close" (func $grpc_close (param i32) (result i32)))',
     "get_cfg": '(import "env" "proxy_get_configuration" (func $get_cfg (param i32 i32) (result i32)))',
+    "wasi_stubs": """
+      (import "wasi_snapshot_preview1" "fd_fdstat_set_flags" (func $set_flags (param i32 i32) (result i32)))
+      (import "wasi_snapshot_preview1" "fd_filestat_get" (func $filestat (param i32 i32) (result i32)))
+      (import "wasi_snapshot_preview1" "fd_readdir" (func $readdir (param i32 i32 i32 i64 i32) (result i32)))
+      (import "wasi_snapshot_preview1" "fd_renumber" (func $renumber (param i32 i32) (result i32)))
+      (import "wasi_snapshot_preview1" "path_open" (func $open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))""",
     "foreign": '(import "env" "proxy_call_foreign_function" (func $foreign (param i32 i32 i32 i32 i32 i32) (result i32)))',
     "set_pairs": '(import "env" "proxy_set_header_map_pairs" (func $set_pairs (param i32 i32 i32) (result i32)))',
     "close_stream": '(import "env" "proxy_close_stream" (func $close_stream (param i32) (result i32)))',
