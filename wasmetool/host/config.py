@@ -40,6 +40,8 @@ class PluginConfig:
 class Limits:
     call_timeout_ms: int = 300                 # each call into the guest
     memory_limit_bytes: int = 256 * 1024 * 1024  # linear memory cap per VM
+    buffer_limit_bytes: int = 1024 * 1024      # body a filter may buffer (Envoy's default
+                                               # per-connection buffer limit): 413 / 500
 
 
 @dataclass

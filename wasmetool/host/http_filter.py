@@ -95,7 +95,7 @@ class HttpStream:
     __slots__ = ("host", "info", "cb", "filters", "req", "resp", "req_headers", "req_trailers",
                  "resp_headers", "resp_trailers", "finished", "pending_local", "local_mode",
                  "local_headers", "local_body", "local_sent", "request_body_bytes",
-                 "response_body_bytes", "in_call")
+                 "response_body_bytes", "in_call", "close_after")
 
     def __init__(self, host: Host, info: StreamInfo, callbacks: HttpStreamCallbacks,
                  filters: list[_Filter]) -> None:
@@ -118,6 +118,7 @@ class HttpStream:
         self.request_body_bytes = 0
         self.response_body_bytes = 0
         self.in_call = 0
+        self.close_after = False
 
     # ---------------------------------------------------------------- data for host calls
     def get_map(self, map_type: int) -> Headers | None:
@@ -322,6 +323,9 @@ class HttpStream:
                 if held is not None:
                     held += chunk
                     chunk = held
+                    if len(held) > self.host.limits.buffer_limit_bytes:
+                        self._buffer_overflow(d, i)
+                        return
                 d.buf = None
                 d.stop = -1
             f = chain[i]
@@ -343,6 +347,9 @@ class HttpStream:
                 eos = False
                 trailers_from = i + 1
             if r:
+                if len(chunk) > self.host.limits.buffer_limit_bytes:
+                    self._buffer_overflow(d, i)
+                    return
                 d.stop = i
                 d.kind = DATA
                 d.buf = chunk
@@ -355,6 +362,22 @@ class HttpStream:
         self._emit_data(d, bytes(chunk), eos)
         if trailers_from >= 0 and not (d.aborted or self.finished):
             self._trailers_from(d, trailers_from)
+
+    def _buffer_overflow(self, d: _Dir, i: int) -> None:
+        """A filter buffered more than the buffer limit: Envoy's 413 (request) or 500
+        (response, if its headers are not sent yet; else a reset)."""
+        d.buf = None
+        d.stop = -1
+        self.host.count("wasmetool_buffer_overflows_total")
+        if self.pending_local is None:
+            if d.is_req:
+                self.close_after = True         # the rest of the body is never read
+                self.pending_local = (d.chain[i].index, 413, b"request_payload_too_large",
+                                      b"Payload Too Large", [], -1)
+            else:
+                self.pending_local = (d.chain[i].index, 500, b"response_payload_too_large",
+                                      b"Internal Server Error", [], -1)
+        self._flush_local()
 
     def _trailers_from(self, d: _Dir, start: int) -> None:
         chain = d.chain
@@ -536,6 +559,8 @@ class HttpStream:
                 status = int(v) if v.isdigit() else 200
             elif not k.startswith(b":"):
                 out.append((k, v))
+        if self.close_after:
+            out.insert(0, (b"connection", b"close"))
         self.cb.send_local_reply(status, out, bytes(self.local_body))
 
     # ---------------------------------------------------------------- failures elsewhere

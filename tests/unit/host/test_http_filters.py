@@ -283,3 +283,17 @@ def test_local_reply_from_response_path_is_sent_directly() -> None:
                                         (b"content-type", b"text/plain")], b"late")
         assert ex.response_headers is None and ex.response_body == b""
         assert ex.forwarded_headers.all("hello") == ["world", "world"]
+
+
+def test_buffering_past_the_limit_answers_413_through_the_filter() -> None:
+    from wasmetool.host.config import Limits
+    with HttpEmulator(BODY, limits=Limits(buffer_limit_bytes=1000)) as emu:
+        ex = emu.new_exchange()
+        ex.send_request_headers(REQ)
+        for _ in range(3):
+            ex.send_request_body("a" * 400, end_stream=False)
+        status, headers, body = ex.local_reply
+        assert (status, body) == (413, b"Payload Too Large")
+        assert headers[0] == (b"connection", b"close")
+        assert ex.forwarded_body == b""
+        assert ex.info.response_code_details == "request_payload_too_large"
