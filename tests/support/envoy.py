@@ -51,12 +51,18 @@ def envoy_binary() -> str:
     return str(REPO / ".venv" / "bin" / "envoy")
 
 
+HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+
+
 def _static_cluster(name: str, url: str, timeout_ms: int) -> dict[str, Any]:
     host, port = split_url(url)
     return {
         "name": name,
         "type": "STATIC",
         "connect_timeout": f"{max(timeout_ms, 1) / 1000:.3f}s",
+        "typed_extension_protocol_options": {HTTP_PROTOCOL_OPTIONS: {
+            "@type": f"type.googleapis.com/{HTTP_PROTOCOL_OPTIONS}",
+            "explicit_http_config": {"http_protocol_options": {"enable_trailers": True}}}},
         "load_assignment": {
             "cluster_name": name,
             "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {
@@ -100,6 +106,8 @@ def envoy_bootstrap(setup: ProxySetup) -> dict[str, Any]:
             # no x-request-id, no "server: envoy", no x-envoy-* from the router.
             "generate_request_id": False,
             "server_header_transformation": "PASS_THROUGH",
+            # HTTP/1 trailers reach the filters and the upstream (as in wasmetool run)
+            "http_protocol_options": {"enable_trailers": True},
             "route_config": {"name": "local", "virtual_hosts": [{
                 "name": "all", "domains": ["*"],
                 "routes": [{"match": {"prefix": "/"},

@@ -34,6 +34,7 @@ class Request:
     path: str = "/"
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes | list[bytes] = b""          # a list is sent chunked, one chunk per item
+    trailers: dict[str, str] = field(default_factory=dict)   # sent after a chunked body
     # Repeat the request (up to ``until_timeout`` s) until this holds for the reply.
     until: Callable[[Exchange], bool] | None = None
     until_timeout: float = 5.0
@@ -79,6 +80,8 @@ def send(port: int, request: Request, timeout: float = 10.0) -> Exchange:
     headers = {"host": DEFAULT_HOST, "user-agent": "conformance-client",
                "accept-encoding": "identity"}
     headers.update(request.headers)
+    if request.trailers:
+        return _send_with_trailers(port, request, headers, timeout)
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         if isinstance(request.body, list):
@@ -96,6 +99,33 @@ def send(port: int, request: Request, timeout: float = 10.0) -> Exchange:
                         [(k.lower(), v) for k, v in response.getheaders()], body)
     finally:
         conn.close()
+
+
+def _send_with_trailers(port: int, request: Request, headers: dict[str, str],
+                        timeout: float) -> Exchange:
+    """http.client cannot send trailers: write the chunked request by hand."""
+    import socket
+
+    chunks = request.body if isinstance(request.body, list) else [request.body]
+    head = f"{request.method} {request.path} HTTP/1.1\r\n"
+    head += "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    head += "transfer-encoding: chunked\r\n\r\n"
+    data = head.encode()
+    for chunk in chunks:
+        if chunk:
+            data += f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n"
+    data += b"0\r\n" + "".join(f"{k}: {v}\r\n" for k, v in request.trailers.items()).encode()
+    data += b"\r\n"
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(data)
+        response = http.client.HTTPResponse(sock, method=request.method)
+        try:
+            response.begin()
+        except (http.client.RemoteDisconnected, ConnectionResetError):
+            return Exchange(0, [], b"")
+        body = response.read()
+        return Exchange(response.status,
+                        [(k.lower(), v) for k, v in response.getheaders()], body)
 
 
 def send_all(port: int, requests: list[Request]) -> list[Exchange]:
@@ -124,6 +154,7 @@ def normalise(exchange: Exchange) -> dict[str, Any]:
             "body": echo["body"],
             "headers": sorted((k, v) for k, v in echo["headers"]
                               if k not in UPSTREAM_HEADERS_IGNORED),
+            "trailers": sorted((k, v) for k, v in echo.get("trailers", [])),
         }
     else:
         result["body"] = exchange.body.decode("utf-8", errors="replace")

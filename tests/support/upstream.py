@@ -4,7 +4,8 @@ Every request is answered 200 with ``application/json``::
 
     {"method": "POST", "path": "/x?y=1", "headers": [["host", "..."], ...], "body": "..."}
 
-Header names are lower-cased and kept in arrival order.  The response also
+Header names are lower-cased and kept in arrival order; the trailers of a chunked
+request body, if any, are added as ``"trailers": [[name, value], ...]``.  The response also
 carries ``x-upstream-name: <name>`` so a filter can copy something from an
 ``http_call`` response, and ``x-echo-<h>`` for every request header named in the
 request header ``x-echo-back`` (comma-separated).  ``x-echo-status: NNN`` on the
@@ -36,21 +37,27 @@ class EchoUpstream:
         return f"http://127.0.0.1:{self.port}"
 
 
-def _read_body(handler: BaseHTTPRequestHandler) -> bytes:
+def _read_body(handler: BaseHTTPRequestHandler) -> tuple[bytes, list[list[str]]]:
+    """The request body, and the trailers of a chunked body (lower-cased names)."""
+    trailers: list[list[str]] = []
     if handler.headers.get("transfer-encoding", "").lower() == "chunked":
         chunks = []
         while True:
             size_line = handler.rfile.readline()
             size = int(size_line.split(b";")[0].strip() or b"0", 16)
             if size == 0:
-                while handler.rfile.readline() not in (b"\r\n", b"\n", b""):
-                    pass
+                while True:
+                    line = handler.rfile.readline()
+                    if line in (b"\r\n", b"\n", b""):
+                        break
+                    name, _, value = line.decode("latin-1").partition(":")
+                    trailers.append([name.strip().lower(), value.strip()])
                 break
             chunks.append(handler.rfile.read(size))
             handler.rfile.readline()
-        return b"".join(chunks)
+        return b"".join(chunks), trailers
     length = int(handler.headers.get("content-length") or 0)
-    return handler.rfile.read(length) if length else b""
+    return (handler.rfile.read(length) if length else b""), trailers
 
 
 def _make_handler(upstream: EchoUpstream) -> type[BaseHTTPRequestHandler]:
@@ -58,10 +65,13 @@ def _make_handler(upstream: EchoUpstream) -> type[BaseHTTPRequestHandler]:
         protocol_version = "HTTP/1.1"
 
         def _echo(self) -> None:
-            body = _read_body(self)
+            body, trailers = _read_body(self)
             headers = [[k.lower(), v] for k, v in self.headers.items()]
-            record = {"method": self.command, "path": self.path, "headers": headers,
-                      "body": body.decode("utf-8", errors="replace")}
+            record: dict[str, Any] = {"method": self.command, "path": self.path,
+                                      "headers": headers,
+                                      "body": body.decode("utf-8", errors="replace")}
+            if trailers:
+                record["trailers"] = trailers
             upstream.requests.append(record)
             delay_ms = int(self.headers.get("x-echo-delay-ms") or 0)
             if delay_ms:

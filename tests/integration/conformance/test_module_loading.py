@@ -64,23 +64,15 @@ VARIANTS = [
     Variant("no_abi_version", False, abi="", names="proxy_abi_version"),
     Variant("no_allocator", False, allocator=False, names="malloc"),
     Variant("wasi_proc_raise", False,
-            f'(import "{WASI}" "proc_raise" (func (param i32) (result i32)))', names="proc_raise",
-            gap="host gap: Envoy 1.40 has no wasi_snapshot_preview1.proc_raise (a module "
-                "importing it fails to load); wasmetool provides it"),
+            f'(import "{WASI}" "proc_raise" (func (param i32) (result i32)))', names="proc_raise"),
     Variant("wasi_path_link_7_params", False,
             f'(import "{WASI}" "path_link" (func (param i32 i32 i32 i32 i32 i32 i32) (result i32)))',
-            names="path_link",
-            gap="host gap: Envoy 1.40 exports wasi path_link with 6 params (i32 x6 -> i32), so "
-                "a module importing WASI's 7-param path_link fails to load; wasmetool loads it"),
+            names="path_link"),
     Variant("wasi_path_link_6_params", True,
-            f'(import "{WASI}" "path_link" (func (param i32 i32 i32 i32 i32 i32) (result i32)))',
-            gap="host gap: Envoy 1.40 loads a module importing path_link with 6 params (its "
-                "own signature); wasmetool refuses it as mistyped"),
+            f'(import "{WASI}" "path_link" (func (param i32 i32 i32 i32 i32 i32) (result i32)))'),
     Variant("wasi_path_symlink_5_params", False,
             f'(import "{WASI}" "path_symlink" (func (param i32 i32 i32 i32 i32) (result i32)))',
-            names="path_symlink",
-            gap="host gap: Envoy 1.40 exports wasi path_symlink with 4 params, so a module "
-                "importing WASI's 5-param path_symlink fails to load; wasmetool loads it"),
+            names="path_symlink"),
 ]
 
 
