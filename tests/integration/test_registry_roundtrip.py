@@ -79,7 +79,7 @@ def test_round_trip_in_each_format(cli, registry: RegistryServer, fmt: str) -> N
     assert image.wasm_bytes() == FILTER
     assert image.manifest_descriptor.digest == result["digest"]
     assert image.raw_manifest == raw
-    assert image.runtime_config.abi_versions == (["v0.2.1"] if fmt != "docker" else [])
+    assert image.runtime_config.abi_versions == ["v0.2.1"]
 
 
 def test_wasme_format_lists_the_config_as_a_layer(cli, registry: RegistryServer) -> None:

@@ -10,8 +10,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
-def atomic_write(path: Path, data: bytes, tmp_dir: Path | None = None) -> None:
-    """Write ``data`` to ``path`` so readers see the old file or the whole new one."""
+def atomic_write(path: Path, data: bytes, tmp_dir: Path | None = None, durable: bool = True) -> None:
+    """Write ``data`` to ``path`` so readers see the old file or the whole new one.
+
+    ``durable`` also fsyncs before the rename. Content-addressed blobs skip it:
+    every read checks them against their digest, so a torn write is caught there.
+    """
     directory = tmp_dir or path.parent
     directory.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", dir=directory)
@@ -19,7 +23,8 @@ def atomic_write(path: Path, data: bytes, tmp_dir: Path | None = None) -> None:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         os.chmod(tmp_name, 0o644)
         os.replace(tmp_name, path)
     except BaseException:

@@ -68,11 +68,19 @@ class Image:
         if config.media_type == mt.WASM_CONFIG:
             return RuntimeConfig.from_json_bytes(raw, f"the config of {self.ref.familiar}")
         # Compat images carry a container config; wasme's runtime settings, if any,
-        # sit in the manifest annotations.
-        annotations = self.manifest.get("annotations") or {}
-        abi = annotations.get(mt.ABI_VERSION, "")
+        # sit in the manifest annotations (OCI) or the config's labels (Docker v2
+        # manifests have no annotations).
+        settings: dict[str, str] = {}
+        try:
+            labels = (json.loads(raw).get("config") or {}).get("Labels") or {}
+            if isinstance(labels, dict):
+                settings.update({k: v for k, v in labels.items() if isinstance(v, str)})
+        except (ValueError, AttributeError):
+            pass
+        settings.update(self.manifest.get("annotations") or {})
+        abi = settings.get(mt.ABI_VERSION, "")
         return RuntimeConfig(
-            type=annotations.get(mt.RUNTIME_TYPE, "envoy_proxy"),
+            type=settings.get(mt.RUNTIME_TYPE, "envoy_proxy"),
             abi_versions=[v for v in abi.split(",") if v],
         )
 

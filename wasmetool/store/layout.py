@@ -136,7 +136,7 @@ class Store:
             )
         path = self.blob_path(digest)
         if not path.is_file():
-            atomic_write(path, data, self.tmp)
+            atomic_write(path, data, self.tmp, durable=False)
         return Descriptor(media_type, digest, len(data))
 
     def read_blob(self, digest: str) -> bytes:
