@@ -584,8 +584,8 @@ class HttpStream:
     # ---------------------------------------------------------------- teardown
     def _teardown(self, completed: bool = False) -> None:
         """Envoy's order: every filter's log, then each filter's done and delete. A filter
-        the stream never reached is created for the log of a completed stream (Envoy's
-        Context::log) and skipped entirely for a reset one."""
+        the stream never reached is created for its log (Envoy's Context::log), whether the
+        stream completed or was reset (checked against Envoy 1.40)."""
         if self.finished:
             return
         self.finished = True
@@ -595,9 +595,8 @@ class HttpStream:
             vm = f.vm
             if vm is None or vm.failed:
                 continue
-            if not f.created:
-                if not completed or not self._create(f):
-                    continue
+            if not f.created and not self._create(f):
+                continue
             fn = f.ex.proxy_on_log
             if fn is not None:
                 self._plain_call(f, fn, "proxy_on_log")
