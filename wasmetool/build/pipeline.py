@@ -159,7 +159,13 @@ def run_build(request: BuildRequest, progress: bool | None = None,
     abi_version = built_module_abi(wasm, f"the {language} build of {src}")
     config = load_runtime_config(config_path, abi_version, None)
     image = store.add_image(wasm, config, request.tag)
-    cache.put(key, new_entry(image.wasm_digest, len(wasm), abi_version, language, toolchain))
+    entry = new_entry(image.wasm_digest, len(wasm), abi_version, language, toolchain)
+    cache.put(key, entry)
+    # A build may rewrite its own inputs (cargo re-sorts a fresh Cargo.lock): key the
+    # result by the inputs as they are now too, so the next unchanged build hits.
+    key_after = compute_key(language, toolchain, builder, src, builder.cache_inputs(src))
+    if key_after != key:
+        cache.put(key_after, entry)
     _write_out(request.out, wasm)
     return BuildResult(image, abi_version, language, route, toolchain, False,
                        time.perf_counter() - started, request.out)
