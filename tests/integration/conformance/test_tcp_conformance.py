@@ -109,3 +109,60 @@ def test_wasmetool_tcp_callback_order(compiled_filters: Callable[[str], Path],
         replies = _lifecycle_replies(proxy.port)
     _check_lifecycle(replies)
     assert replies == envoy_tcp_lifecycle
+
+
+# --- a trapping network filter and the failure policies --------------------------------
+
+def _trap_replies(port: int, policy: str) -> list[object]:
+    import time
+
+    replies: list[object] = []
+    for payload in (b"hello", b"trap", b"again"):
+        deadline = time.monotonic() + (8.0 if policy == "FAIL_RELOAD" and payload == b"again"
+                                       else 0.0)
+        while True:
+            try:
+                reply: object = tcp_exchange(port, payload, timeout=5)
+            except ConnectionResetError:
+                reply = "reset"
+            # FAIL_RELOAD: Envoy reloads the VM after a backoff (1 s), so retry the last
+            if reply == b"[ok]again" or time.monotonic() >= deadline:
+                break
+            time.sleep(0.1)
+        replies.append(reply)
+    return replies
+
+
+TRAP_EXPECTED = {
+    # fail closed: the trapping connection is closed; later ones are refused (reset)
+    "FAIL_CLOSED": [b"[ok]hello", b"", "reset"],
+    # fail open: the broken filter is bypassed
+    "FAIL_OPEN": [b"[ok]hello", b"trap", b"again"],
+    # fail reload: a fresh VM filters later connections again
+    "FAIL_RELOAD": [b"[ok]hello", b"", b"[ok]again"],
+}
+
+
+def _trap_setup(compiled_filters: Callable[[str], Path], up: TcpEchoUpstream,
+                policy: str) -> ProxySetup:
+    kwargs: dict[str, object] = {"fail_open": True} if policy == "FAIL_OPEN" else {}
+    if policy == "FAIL_RELOAD":
+        kwargs["failure_policy"] = policy
+    return ProxySetup(upstream=up.address, tcp=True, network_filters=[
+        WasmPlugin("tcp_trap", compiled_filters("tcp_trap"), **kwargs)])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("policy", list(TRAP_EXPECTED))
+def test_envoy_tcp_trap(policy: str, compiled_filters: Callable[[str], Path],
+                        tcp_upstream: TcpEchoUpstream, tmp_path: Path) -> None:
+    with run_envoy(_trap_setup(compiled_filters, tcp_upstream, policy), tmp_path) as envoy:
+        assert _trap_replies(envoy.port, policy) == TRAP_EXPECTED[policy]
+        assert envoy.alive()
+
+
+@pytest.mark.parametrize("policy", list(TRAP_EXPECTED))
+def test_wasmetool_tcp_trap(policy: str, compiled_filters: Callable[[str], Path],
+                            tcp_upstream: TcpEchoUpstream, tmp_path: Path) -> None:
+    with run_wasmetool(_trap_setup(compiled_filters, tcp_upstream, policy), tmp_path) as proxy:
+        assert _trap_replies(proxy.port, policy) == TRAP_EXPECTED[policy]
+        assert proxy.alive()
