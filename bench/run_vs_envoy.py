@@ -162,7 +162,7 @@ def start_envoy(workdir: Path, name: str, upstream: int | None, wasm: Path | Non
     return Proc(name, process, port), time.monotonic() - start
 
 
-def start_wasmetool(workdir: Path, wasm: Path, upstream: int, home: Path) -> tuple[Proc, float]:
+def start_wasmetool(workdir: Path, wasm: Path | str, upstream: int, home: Path) -> tuple[Proc, float]:
     port = free_port()
     env = dict(os.environ, WASMETOOL_HOME=str(home))
     log = open(workdir / "wasmetool.log", "ab")  # noqa: SIM115 - the child keeps it
@@ -216,6 +216,40 @@ def measure(proc: Proc, duration: int, connections: int, warmup: int) -> dict[st
     result["cpu_pct"] = 100.0 * cpu / duration
     result["cpu_us"] = 1e6 * cpu / max(result["requests"], 1.0)
     return result
+
+
+def go_start_times(workdir: Path, upstream: int, samples: int) -> None:
+    """Cold vs cached start of the Go (wasip1) filter that `wasmetool init` scaffolds."""
+    home = workdir / "go-home"
+    env = dict(os.environ, WASMETOOL_HOME=str(home))
+    project = workdir / "gofilter"
+    try:
+        subprocess.run([*WASMETOOL, "init", str(project), "--language", "go", "--disable-prompt"],
+                       env=env, check=True, capture_output=True, timeout=120)
+        subprocess.run([*WASMETOOL, "build", "-t", "bench/gofilter:v1"], cwd=project, env=env,
+                       check=True, capture_output=True, timeout=900)
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
+        detail = getattr(exc, "stderr", b"") or b""
+        print(f"  Go filter: not measured (init/build failed: "
+              f"{detail.decode(errors='replace').strip()[-200:] or exc})")
+        return
+    compiled = home / "cache" / "compiled"
+    cold, warm = [], []
+    for _ in range(samples):
+        shutil.rmtree(compiled, ignore_errors=True)
+        proc, seconds = start_wasmetool(workdir, "bench/gofilter:v1", upstream, home)
+        proc.stop()
+        cold.append(seconds)
+        proc, seconds = start_wasmetool(workdir, "bench/gofilter:v1", upstream, home)
+        proc.stop()
+        warm.append(seconds)
+    from wasmetool.store import Store
+
+    size = Store(home / "data" / "store").resolve("bench/gofilter:v1").wasm_size / 1e6
+    print(f"  Go filter ({size:.1f} MB), wasmetool run, cold module cache : "
+          f"{statistics.median(cold) * 1000:7.0f} ms")
+    print(f"  Go filter ({size:.1f} MB), wasmetool run, cached module     : "
+          f"{statistics.median(warm) * 1000:7.0f} ms")
 
 
 def main() -> int:
@@ -296,9 +330,13 @@ def main() -> int:
             proc, seconds = start_envoy(workdir, "envoy-start", upstream.port, wasm)
             proc.stop()
             envoy_ready.append(seconds)
-        print(f"  wasmetool run, cold module cache : {statistics.median(cold) * 1000:7.0f} ms")
-        print(f"  wasmetool run, cached module     : {statistics.median(warm) * 1000:7.0f} ms")
-        print(f"  envoy (V8), to admin /ready      : {statistics.median(envoy_ready) * 1000:7.0f} ms")
+        print(f"  WAT filter ({wasm.stat().st_size} B), wasmetool run, cold module cache : "
+              f"{statistics.median(cold) * 1000:7.0f} ms")
+        print(f"  WAT filter ({wasm.stat().st_size} B), wasmetool run, cached module     : "
+              f"{statistics.median(warm) * 1000:7.0f} ms")
+        print(f"  WAT filter ({wasm.stat().st_size} B), envoy (V8), to admin /ready      : "
+              f"{statistics.median(envoy_ready) * 1000:7.0f} ms")
+        go_start_times(workdir, upstream.port, args.starts)
     finally:
         for proc in reversed(procs):
             proc.stop()
