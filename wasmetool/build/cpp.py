@@ -20,7 +20,6 @@ The container route runs the same command in the official wasi-sdk image
 from __future__ import annotations
 
 import functools
-import json
 import os
 import shlex
 import shutil
@@ -28,7 +27,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from wasmetool import paths
 from wasmetool.build.base import (
     CONTAINER_OUT,
     CONTAINER_SRC,
@@ -38,8 +36,8 @@ from wasmetool.build.base import (
     host_user,
     tool_output,
 )
+from wasmetool.build.toolchain_memo import remembered
 from wasmetool.errors import WasmetoolError
-from wasmetool.store.files import atomic_write
 
 SOURCE_SUFFIXES = (".cc", ".cpp", ".cxx", ".c")
 HEADER_SUFFIXES = (".h", ".hh", ".hpp", ".hxx", ".inc", ".ipp")
@@ -126,14 +124,6 @@ def discover() -> Discovery:
 REMEMBERED_ENV = ("PATH", "WASI_SDK_PATH")
 
 
-def _stat_token(path: str) -> str:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return "absent"
-    return f"{st.st_mtime_ns}/{st.st_size}/{st.st_ino}"
-
-
 def _watched_paths() -> list[str]:
     watched = [d for d in os.environ.get("PATH", "").split(os.pathsep) if d]
     sdks = [Path(os.environ["WASI_SDK_PATH"])] if os.environ.get("WASI_SDK_PATH") else []
@@ -159,24 +149,7 @@ def _probe() -> dict[str, Any]:
 
 def remembered_probe() -> dict[str, Any]:
     """:func:`_probe`, answered from the cache directory while nothing it depends on changed."""
-    file = paths.cache_dir() / "toolchains" / "cpp.json"
-    env = {name: os.environ.get(name, "") for name in REMEMBERED_ENV}
-    env["builder code"] = _stat_token(__file__)  # a new wasmetool probes again
-    try:
-        saved = json.loads(file.read_text())
-        if saved["env"] == env and all(_stat_token(path) == token
-                                       for path, token in saved["watched"].items()):
-            return dict(saved["probe"])
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        pass
-    before = {path: _stat_token(path) for path in _watched_paths()}
-    probe = _probe()
-    watched = {**before, **{path: _stat_token(path) for path in probe["looked_at"]}}
-    try:
-        atomic_write(file, json.dumps({"env": env, "watched": watched, "probe": probe}).encode())
-    except OSError:
-        pass  # a read-only cache only costs the next build the discovery again
-    return probe
+    return remembered("cpp", REMEMBERED_ENV, _watched_paths, _probe, __file__)
 
 
 def project_sources(src: Path) -> list[Path]:

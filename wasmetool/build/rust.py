@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import os
 import re
 import shutil
@@ -45,8 +44,8 @@ from wasmetool.build.base import (
     tool_output,
     volume_name,
 )
+from wasmetool.build.toolchain_memo import remembered
 from wasmetool.errors import WasmetoolError
-from wasmetool.store.files import atomic_write
 
 TARGETS = ("wasm32-wasip1", "wasm32-wasi")  # preferred first; 1.7x toolchains know only -wasi
 DEBIAN_RUSTC = "/usr/bin/rustc"
@@ -247,14 +246,6 @@ def discover() -> Discovery:
 REMEMBERED_ENV = ("PATH", "HOME", "RUSTUP_HOME", "RUSTUP_TOOLCHAIN")
 
 
-def _stat_token(path: str) -> str:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return "absent"
-    return f"{st.st_mtime_ns}/{st.st_size}/{st.st_ino}"
-
-
 def _watched_paths() -> list[str]:
     rustup_home = Path(os.environ.get("RUSTUP_HOME") or Path.home() / ".rustup")
     watched = [d for d in os.environ.get("PATH", "").split(os.pathsep) if d]
@@ -282,24 +273,7 @@ def _probe() -> dict[str, Any]:
 
 def remembered_probe() -> dict[str, Any]:
     """:func:`_probe`, answered from the cache directory while nothing it depends on changed."""
-    file = paths.cache_dir() / "toolchains" / "rust.json"
-    env = {name: os.environ.get(name, "") for name in REMEMBERED_ENV}
-    env["builder code"] = _stat_token(__file__)  # a new wasmetool probes again
-    try:
-        saved = json.loads(file.read_text())
-        if saved["env"] == env and all(_stat_token(path) == token
-                                       for path, token in saved["watched"].items()):
-            return dict(saved["probe"])
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        pass
-    before = {path: _stat_token(path) for path in _watched_paths()}
-    probe = _probe()
-    watched = {**before, **{path: _stat_token(path) for path in probe["looked_at"]}}
-    try:
-        atomic_write(file, json.dumps({"env": env, "watched": watched, "probe": probe}).encode())
-    except OSError:
-        pass  # a read-only cache only costs the next build the discovery again
-    return probe
+    return remembered("rust", REMEMBERED_ENV, _watched_paths, _probe, __file__)
 
 
 # ---- the crate ------------------------------------------------------------------------------
