@@ -140,7 +140,9 @@ def raw_upstream(responder: Callable[[bytes], bytes | None]) -> Iterator[tuple[i
                     answer = responder(request)
                     if answer is None:
                         return
+                    conn.settimeout(30)       # the proxy may hold us back (backpressure)
                     conn.sendall(answer)
+                    conn.settimeout(0.1)
 
     def serve() -> None:
         while not stopping.is_set():
@@ -377,3 +379,24 @@ def test_route_timeout_answers_504(loop_thread: LoopThread,
     status, _, body = split_response(data)
     assert status.startswith("HTTP/1.1 504") and body == b"upstream request timeout"
     assert stats.upstream_rq_timeout == 1
+
+
+def test_slow_client_large_download_with_backpressure(loop_thread: LoopThread) -> None:
+    payload = bytes(range(251)) * (8 * 4096)      # ~8 MiB, not a multiple of 64 KiB
+    response = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(payload) + payload
+    with raw_upstream(lambda req: response) as (up, _):
+        port, _ = start_proxy(loop_thread, f"http://127.0.0.1:{up}")
+        with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+            sock.sendall(b"GET /big HTTP/1.1\r\nHost: h\r\n\r\nGET /again HTTP/1.1\r\nHost: h\r\n"
+                         b"Connection: close\r\n\r\n")
+            received = bytearray()
+            while chunk := sock.recv(16384):
+                received += chunk
+                time.sleep(0.0005)
+    data = bytes(received)
+    first, _, rest = data.partition(b"\r\n\r\n")
+    assert first.startswith(b"HTTP/1.1 200 OK")
+    assert rest[:len(payload)] == payload
+    assert rest[len(payload):].startswith(b"HTTP/1.1 200 OK")          # the pipelined one too
+    assert rest.endswith(payload)

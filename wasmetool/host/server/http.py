@@ -417,6 +417,12 @@ class Exchange:
         """A bug while handling the upstream's answer: give up this connection only."""
         self.conn.abort()
 
+    def upstream_writable(self, writable: bool) -> None:
+        """The upstream reads slower than the client sends: stop reading the client."""
+        conn = self.conn
+        conn.backpressure = not writable
+        _set_reading(conn.transport, writable)
+
     def on_upstream_flush(self) -> None:
         """The upstream delivered everything it read: send a head still waiting for a body."""
         self.in_delivery = False
@@ -517,6 +523,16 @@ class Exchange:
             stream.reset()
 
 
+def _set_reading(transport: Any, reading: bool) -> None:
+    """Pause or resume reading a transport (backpressure); a closing one is left alone."""
+    if transport is None or transport.is_closing():
+        return
+    if reading:
+        transport.resume_reading()
+    else:
+        transport.pause_reading()
+
+
 def _connection_named(tokens: bytes) -> set[bytes]:
     """Headers a Connection header names (besides close/keep-alive): hop-by-hop too."""
     names = {t.strip() for t in tokens.split(b",")}
@@ -548,6 +564,7 @@ class HttpServerConnection(asyncio.Protocol):
         self.local_authority = b""
         self.connection_id = next(_connection_ids)
         self.net: Any = None          # the network filter chain, when there is one
+        self.backpressure = False     # reading paused until the upstream drains
 
     # ----------------------------------------------------------- asyncio
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -649,10 +666,15 @@ class HttpServerConnection(asyncio.Protocol):
             self.abort()
 
     def pause_writing(self) -> None:
-        self.server.paused_writers.add(self)
+        """The client reads slower than the upstream sends: stop reading the upstream."""
+        set_reading = getattr(self.queue[0].upstream, "set_reading", None) if self.queue else None
+        if set_reading is not None:
+            set_reading(False)
 
     def resume_writing(self) -> None:
-        self.server.paused_writers.discard(self)
+        set_reading = getattr(self.queue[0].upstream, "set_reading", None) if self.queue else None
+        if set_reading is not None:
+            set_reading(True)
 
     # ----------------------------------------------------------- httptools
     def on_message_begin(self) -> None:
@@ -725,6 +747,10 @@ class HttpServerConnection(asyncio.Protocol):
             if transport is not None:
                 transport.close()
             return
+        if self.backpressure:
+            self.backpressure = False
+            if not self.paused:
+                _set_reading(self.transport, True)
         if self.paused and len(queue) <= MAX_PIPELINED // 2 and self.transport is not None:
             self.paused = False
             self.transport.resume_reading()
@@ -779,7 +805,6 @@ class HttpProxyServer:
         self.connections: set[HttpServerConnection] = set()
         self.inflight: set[Exchange] = set()      # requests waiting for their upstream
         self.sweeper: asyncio.TimerHandle | None = None
-        self.paused_writers: set[HttpServerConnection] = set()
         self.server: asyncio.base_events.Server | None = None
 
     def protocol(self) -> HttpServerConnection:

@@ -103,6 +103,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.keep_alive = True
         self.connect_timer: asyncio.TimerHandle | None = None
         self.peer: tuple[str, int] | None = None
+        self.read_paused = False
         self.local: tuple[str, int] | None = None
         # per-read event batch
         self._headers: Headers | None = None
@@ -191,6 +192,27 @@ class UpstreamConnection(asyncio.Protocol):
             transport.write(b"".join(self.pending))
             self.pending = []
 
+    def set_reading(self, reading: bool) -> None:
+        """Backpressure from the client side: pause or resume reading this upstream."""
+        transport = self.transport
+        if transport is None or transport.is_closing() or self.read_paused != reading:
+            return
+        self.read_paused = not reading
+        if reading:
+            transport.resume_reading()
+        else:
+            transport.pause_reading()
+
+    def pause_writing(self) -> None:
+        writable = getattr(self.sink, "upstream_writable", None)
+        if writable is not None:
+            writable(False)
+
+    def resume_writing(self) -> None:
+        writable = getattr(self.sink, "upstream_writable", None)
+        if writable is not None:
+            writable(True)
+
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.transport = None
@@ -252,6 +274,8 @@ class UpstreamConnection(asyncio.Protocol):
         trailers = self._trailers
         if complete:
             self.sink = None
+            if self.read_paused:
+                self.set_reading(True)
             if self.keep_alive and self.request_done and not self.head_request and not self.closed:
                 self.pool.release(self)
             else:
