@@ -66,6 +66,26 @@ HEADERS = Case(
 )
 
 
+def _check_upstream_refused(r: list[Exchange], _log: str) -> None:
+    (x,) = r
+    # the proxy's own 503 passes the filter's response path
+    assert x.status == 503
+    assert x.body == (b"upstream connect error or disconnect/reset before headers. "
+                      b"reset reason: remote connection failure")
+    assert x.header("x-added-resp") == "yes"
+
+
+def _refused_setup(env: Env) -> ProxySetup:
+    from tests.support.ports import free_port
+
+    return ProxySetup(upstream=f"http://127.0.0.1:{free_port()}",
+                      http_filters=[_plugin(env, "headers")])
+
+
+UPSTREAM_REFUSED = Case("upstream_refused", _refused_setup, [Request(path="/x")],
+                        _check_upstream_refused)
+
+
 # --- local response --------------------------------------------------------------------
 
 def _check_local_reply(r: list[Exchange], _log: str) -> None:
@@ -793,7 +813,7 @@ WASI_CALLS = Case(
 
 
 CASES: list[Case] = [
-    LIFECYCLE, SHARED_VM, REPLY_SKIPS_LATER, BODY_CALLS, HEADERS, REWRITE, PAIRS,
+    LIFECYCLE, SHARED_VM, REPLY_SKIPS_LATER, BODY_CALLS, HEADERS, UPSTREAM_REFUSED, REWRITE, PAIRS,
     PAIRS_INVALID, LOCAL_REPLY, LOCAL_REPLY_CHAIN, CONFIG, BODY, BODY_LARGE, BUFFER_LIMIT, TRAILERS,
     HTTP_CALL, CALLOUT_AUTH, BACKGROUND_CALL, PROPERTIES, LATE_PROPERTIES, GRPC_STATUS, MORE_PROPERTIES, SHARED_DATA,
     SHARED_DATA_TWO, METRICS, SHARED_QUEUE, TICK, STREAM_CONTROL, TRAP_FAIL_CLOSED,
