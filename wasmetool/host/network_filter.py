@@ -130,23 +130,32 @@ class Connection:
         if self.finished or self.closing:
             return
         self._data(self.up, 0, bytearray(data), end_stream)
+        if end_stream:
+            # Envoy reports the upstream's close on its end of stream (it sees no upstream
+            # connection events): proxy_on_upstream_connection_close(ctx, UNKNOWN)
+            self.upstream_closed()
 
-    def downstream_closed(self) -> None:
+    def downstream_closed(self, local: bool = False) -> None:
+        """The client connection is gone: closed by the client (peer REMOTE) or, with
+        ``local=True``, by the proxy itself, e.g. after the upstream closed (peer LOCAL, as
+        Envoy's tcp_proxy). Runs the close callbacks, then done -> log -> delete."""
         if self.finished:
             return
         self.down.closed = True
+        peer = abi.PEER_LOCAL if local else abi.PEER_REMOTE
         for f in self.filters:
             if f.ctx is not None and not f.bypass:
-                self._call(f, "proxy_on_downstream_connection_close", (abi.PEER_REMOTE,))
+                self._call(f, "proxy_on_downstream_connection_close", (peer,))
         self._teardown()
 
     def upstream_closed(self) -> None:
+        """The upstream connection is gone (Envoy reports its peer as UNKNOWN)."""
         if self.finished or self.up.closed:
             return
         self.up.closed = True
         for f in self.filters:
             if f.ctx is not None and not f.bypass:
-                self._call(f, "proxy_on_upstream_connection_close", (abi.PEER_REMOTE,))
+                self._call(f, "proxy_on_upstream_connection_close", (abi.PEER_UNKNOWN,))
 
     # internals -----------------------------------------------------------------
     def _chain(self, side: _Side) -> list[_NetFilter]:

@@ -180,3 +180,28 @@ def test_a_filter_after_a_local_reply_is_created_only_for_its_log() -> None:
         ex.send_request_headers(REQ, end_stream=True)
         ex.stream.reset()                               # a reset stream too (Envoy 1.40)
         assert emu.log_messages() == ["C3", "L3", "D3", "X3"]
+
+
+TCP_TRACE = build("""
+  (func $say (param $p i32) (param $n i32)
+    (i32.store8 (i32.const 8400) (local.get $p))
+    (i32.store8 (i32.const 8401) (i32.add (i32.const 48) (local.get $n)))
+    (drop (call $log (i32.const 2) (i32.const 8400) (i32.const 2))))
+  (func (export "proxy_on_upstream_connection_close") (param $ctx i32) (param $peer i32)
+    (call $say (i32.const 117) (local.get $peer)))
+  (func (export "proxy_on_downstream_connection_close") (param $ctx i32) (param $peer i32)
+    (call $say (i32.const 100) (local.get $peer)))
+  (func (export "proxy_on_done") (param $ctx i32) (result i32) (call $say (i32.const 79) (local.get $ctx)) (i32.const 1))
+  (func (export "proxy_on_log") (param $ctx i32) (call $say (i32.const 76) (local.get $ctx)))
+  (func (export "proxy_on_delete") (param $ctx i32) (call $say (i32.const 88) (local.get $ctx)))
+""", uses=("log",))
+
+
+def test_tcp_close_callbacks_peer_types_and_order_as_envoy() -> None:
+    # Envoy 1.40, upstream closing after its answer: u:0 d:1 then done -> log -> delete
+    with TcpEmulator(TCP_TRACE) as emu:
+        emu.connect().client_sends("hello").upstream_sends("echo", end_stream=True).upstream_closes()
+        assert emu.log_messages() == ["u0", "d1", "O2", "L2", "X2"]
+        emu.logs.clear()
+        emu.connect().client_sends("x").client_closes()     # the client leaves first: REMOTE
+        assert emu.log_messages() == ["d2", "O3", "L3", "X3"]

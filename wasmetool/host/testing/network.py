@@ -43,8 +43,14 @@ class TcpSession:
         self.emu.dispatcher.run_pending()
         return self
 
-    def upstream_closes(self) -> TcpSession:
+    def upstream_closes(self, close_client: bool = True) -> TcpSession:
+        """The upstream connection closes (after an end of stream, if it sent one); like
+        Envoy's tcp_proxy the proxy then closes the client connection itself (peer LOCAL),
+        unless close_client=False."""
         self.conn.upstream_closed()
+        if close_client:
+            self.conn.downstream_closed(local=True)
+            self.closed = True
         self.emu.dispatcher.run_pending()
         return self
 
