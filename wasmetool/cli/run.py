@@ -155,6 +155,12 @@ def register(app: typer.Typer) -> None:
                 policy=policy,
                 kind="network" if tcp else "http",
             ))
+        if tcp and any(p.kind == "http" for p in setup.plugins):
+            names = ", ".join(p.name or "(unnamed)" for p in setup.plugins if p.kind == "http")
+            raise WasmetoolError(f"--tcp runs network filters only, but HTTP filters are "
+                                 f"configured: {names}",
+                                 "drop --tcp to run them in the HTTP proxy, or list the "
+                                 "plugins under network_filters")
         clusters = {c.name: c for c in setup.clusters}
         for value in cluster:
             parsed = parse_cluster_flag(value)
