@@ -297,3 +297,22 @@ def test_buffering_past_the_limit_answers_413_through_the_filter() -> None:
         assert headers[0] == (b"connection", b"close")  # the filter's response callback
         assert ex.forwarded_body == b""
         assert ex.info.response_code_details == "request_payload_too_large"
+
+
+REPLACE_ORDER = build("""
+  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+    (drop (call $replace (i32.const 0) (i32.const 16) (i32.const 3) (i32.const 24) (i32.const 1)))
+    (drop (call $replace (i32.const 0) (i32.const 32) (i32.const 5) (i32.const 40) (i32.const 4)))
+    (drop (call $add (i32.const 0) (i32.const 48) (i32.const 3) (i32.const 24) (i32.const 1)))
+    (i32.const 0))
+""", uses=("replace", "add"), data={16: "x-a", 24: "1", 32: ":path", 40: "/new", 48: "X-C"})
+
+
+def test_replace_and_add_order_as_envoy_header_map() -> None:
+    # same order as Envoy 1.40 (minus the x-forwarded-proto/x-request-id its HCM adds)
+    with HttpEmulator(REPLACE_ORDER) as emu:
+        ex = emu.request([(":authority", "h"), (":path", "/p"), (":method", "GET"),
+                          ("x-a", "one"), ("x-b", "b"), ("x-a", "two"), ("x-c", "c0")])
+        assert list(ex.forwarded_headers) == [
+            (b":authority", b"h"), (b":method", b"GET"), (b":path", b"/new"), (b"x-b", b"b"),
+            (b"x-c", b"c0"), (b"x-a", b"1"), (b"x-c", b"1")]

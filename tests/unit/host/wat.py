@@ -92,6 +92,7 @@ IMPORTS = {
       (import "wasi_snapshot_preview1" "path_open" (func $open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))""",
     "foreign": '(import "env" "proxy_call_foreign_function" (func $foreign (param i32 i32 i32 i32 i32 i32) (result i32)))',
     "set_pairs": '(import "env" "proxy_set_header_map_pairs" (func $set_pairs (param i32 i32 i32) (result i32)))',
+    "get_size": '(import "env" "proxy_get_header_map_size" (func $get_size (param i32 i32) (result i32)))',
     "close_stream": '(import "env" "proxy_close_stream" (func $close_stream (param i32) (result i32)))',
 }
 

@@ -13,6 +13,19 @@ if TYPE_CHECKING:
 MAX_MAP_TYPE = abi.MAP_HTTP_CALL_RESPONSE_TRAILERS
 
 
+def _append(m: list[tuple[bytes, bytes]], key: bytes, value: bytes) -> None:
+    """Envoy's HeaderMap add: at the end, except pseudo-headers, which go after the last
+    pseudo-header."""
+    if key[:1] == b":":
+        i = 0
+        n = len(m)
+        while i < n and m[i][0][:1] == b":":
+            i += 1
+        m.insert(i, (key, value))
+    else:
+        m.append((key, value))
+
+
 @hostcall("proxy_get_header_map_pairs", "iii")
 def proxy_get_header_map_pairs(vm: Vm, map_type: int, ptr_ptr: int, size_ptr: int) -> int:
     if map_type > MAX_MAP_TYPE:
@@ -32,7 +45,9 @@ def proxy_set_header_map_pairs(vm: Vm, map_type: int, ptr: int, size: int) -> in
     if m is None:
         return abi.BAD_ARGUMENT
     new = pairs.decode(data) or []
-    m[:] = [(k.lower(), v) for k, v in new]
+    m.clear()
+    for k, v in new:
+        _append(m, k.lower(), v)
     return abi.OK
 
 
@@ -82,7 +97,7 @@ def proxy_add_header_map_value(vm: Vm, map_type: int, kptr: int, ksize: int, vpt
     m = vm.ctx().get_map(map_type)
     if m is None:
         return abi.BAD_ARGUMENT
-    m.append((key.lower(), value))
+    _append(m, key.lower(), value)
     return abi.OK
 
 
@@ -99,13 +114,10 @@ def proxy_replace_header_map_value(vm: Vm, map_type: int, kptr: int, ksize: int,
     m = vm.ctx().get_map(map_type)
     if m is None:
         return abi.BAD_ARGUMENT
+    # Envoy's setCopy (http_set_copy_replace_all_headers): remove every entry, add anew
     key = key.lower()
-    for i, (k, _v) in enumerate(m):
-        if k == key:
-            m[i] = (key, value)
-            m[i + 1:] = [kv for kv in m[i + 1:] if kv[0] != key]
-            return abi.OK
-    m.append((key, value))
+    m[:] = [kv for kv in m if kv[0] != key]
+    _append(m, key, value)
     return abi.OK
 
 
