@@ -123,7 +123,7 @@ def _trap_replies(port: int, policy: str) -> list[object]:
         while True:
             try:
                 reply: object = tcp_exchange(port, payload, timeout=5)
-            except ConnectionResetError:
+            except OSError:      # reset, or closed before we could even half-close
                 reply = "reset"
             # FAIL_RELOAD: Envoy reloads the VM after a backoff (1 s), so retry the last
             if reply == b"[ok]again" or time.monotonic() >= deadline:
