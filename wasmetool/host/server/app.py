@@ -20,6 +20,7 @@ from wasmetool.host.server.stats import ServerStats
 
 LOG_LEVELS = ("trace", "debug", "info", "warn", "error", "critical")
 DEFAULT_ADMIN = ("127.0.0.1", 9901)
+SIGNAL_POLL_S = 0.2      # longest wait before a SIGINT/SIGTERM is acted on
 
 
 @dataclass
@@ -75,6 +76,8 @@ class RunServer:
         self.closers: list[Callable[[], None]] = []
         self.ready = False
         self.addresses: dict[str, str] = {}
+        self.waker: asyncio.TimerHandle | None = None
+        self.previous_handlers: dict[int, Any] = {}
 
     # ----------------------------------------------------------------- setup
     def _pools(self) -> dict[str, Any]:
@@ -211,9 +214,20 @@ class RunServer:
         loop = self.loop
         asyncio.set_event_loop(loop)
         stop = asyncio.Event()
+
+        # Plain Python signal handlers plus a short wake-up timer, rather than
+        # loop.add_signal_handler: after wasmtime compiled a module on its worker threads,
+        # uvloop could miss a SIGINT, and Ctrl-C must always work.
+        def on_signal(signum: int, frame: object) -> None:
+            loop.call_soon_threadsafe(stop.set)
+
+        def wake() -> None:
+            self.waker = loop.call_later(SIGNAL_POLL_S, wake)
+
         try:
             for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, stop.set)
+                self.previous_handlers[sig] = signal.signal(sig, on_signal)
+            wake()
             loop.run_until_complete(self._setup())
             # Start-up objects (modules, VMs, code) never die: keep them out of the cyclic
             # collector's sight, so its rare full passes stay short (tail latency).
@@ -233,9 +247,13 @@ class RunServer:
             except Exception as exc:  # noqa: BLE001 - shutting down; report and go on
                 self.err.write(f"warning: during shutdown: {exc}\n")
         self.closers = []
+        if self.waker is not None:
+            self.waker.cancel()
+            self.waker = None
+        for sig, handler in self.previous_handlers.items():
+            signal.signal(sig, handler)
+        self.previous_handlers = {}
         if not loop.is_closed():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(sig)
             loop.run_until_complete(asyncio.sleep(0))
             loop.close()
 
