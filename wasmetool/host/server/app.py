@@ -125,6 +125,10 @@ class RunServer:
         admin = await self._listen_admin()
         self._start_host(dispatcher)  # compile + start VMs (singletons start here)
         self.main_server.start_serving_factory(self._factory())
+        # Start-up objects (modules, VMs, code) never die: keep them out of the cyclic
+        # collector's sight, so its rare full passes stay short (tail latency).
+        gc.collect()
+        gc.freeze()
         self.ready = True
         scheme = "tcp" if options.tcp else "http"
         upstream = self.upstream_label
@@ -216,8 +220,8 @@ class RunServer:
         stop = asyncio.Event()
 
         # Plain Python signal handlers plus a short wake-up timer, rather than
-        # loop.add_signal_handler: after wasmtime compiled a module on its worker threads,
-        # uvloop could miss a SIGINT, and Ctrl-C must always work.
+        # loop.add_signal_handler: uvloop drops a signal that arrives while the loop is not
+        # running (e.g. between run_until_complete calls), and Ctrl-C must always work.
         def on_signal(signum: int, frame: object) -> None:
             loop.call_soon_threadsafe(stop.set)
 
@@ -229,10 +233,6 @@ class RunServer:
                 self.previous_handlers[sig] = signal.signal(sig, on_signal)
             wake()
             loop.run_until_complete(self._setup())
-            # Start-up objects (modules, VMs, code) never die: keep them out of the cyclic
-            # collector's sight, so its rare full passes stay short (tail latency).
-            gc.collect()
-            gc.freeze()
             if on_ready is not None:
                 on_ready(self)
             loop.run_until_complete(stop.wait())
