@@ -366,6 +366,10 @@ def test_sigint_and_sigterm_stop_cleanly(tmp_path: Path, wasm_files: dict[str, P
             run.process.send_signal(sig)
             assert run.process.wait(timeout=10) == 0
         assert "Traceback" not in run.stderr()
+    for _ in range(3):   # the moment the ready line appears (once a missed signal)
+        with wasmetool_run(tmp_path, str(wasm_files["hdr"])) as run:
+            run.process.send_signal(signal.SIGINT)
+            assert run.process.wait(timeout=10) == 0
 
 
 def test_remote_code_sha256_is_enforced(tmp_path: Path, wasm_files: dict[str, Path]) -> None:
