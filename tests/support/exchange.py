@@ -35,6 +35,7 @@ class Request:
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes | list[bytes] = b""          # a list is sent chunked, one chunk per item
     trailers: dict[str, str] = field(default_factory=dict)   # sent after a chunked body
+    repeated: list[tuple[str, str]] = field(default_factory=list)  # extra lines, repeats kept
     # Repeat the request (up to ``until_timeout`` s) until this holds for the reply.
     until: Callable[[Exchange], bool] | None = None
     until_timeout: float = 5.0
@@ -84,7 +85,16 @@ def send(port: int, request: Request, timeout: float = 10.0) -> Exchange:
         return _send_with_trailers(port, request, headers, timeout)
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        if isinstance(request.body, list):
+        if request.repeated:
+            body = request.body if isinstance(request.body, bytes) else b"".join(request.body)
+            conn.putrequest(request.method, request.path, skip_host=True,
+                            skip_accept_encoding=True)
+            for key, value in [*headers.items(), *request.repeated]:
+                conn.putheader(key, value)
+            if body:
+                conn.putheader("content-length", str(len(body)))
+            conn.endheaders(body or None)
+        elif isinstance(request.body, list):
             conn.request(request.method, request.path, body=iter(request.body),
                          headers=headers, encode_chunked=True)
         else:

@@ -75,6 +75,25 @@ def _check_upstream_refused(r: list[Exchange], _log: str) -> None:
     assert x.header("x-added-resp") == "yes"
 
 
+def _check_repeated(r: list[Exchange], _log: str) -> None:
+    (x,) = r
+    assert x.echo_header("x-dup-value") == "one"        # the first value, not joined
+    assert x.echo_header("x-cookie-value") == "a=1"
+    assert x.echo_header("x-dup-count") == "2"          # repeats stay separate entries
+    echo = x.echo() or {"headers": []}
+    assert [v for k, v in echo["headers"] if k == "x-dup"] == ["replaced"]
+    assert [v for k, v in echo["headers"] if k == "x-added"] == ["first", "second"]
+
+
+REPEATED = Case(
+    "repeated_headers",
+    lambda env: ProxySetup(upstream=env.upstream, http_filters=[_plugin(env, "repeated_headers")]),
+    [Request(path="/r", headers={"x-added": "first"},
+             repeated=[("x-dup", "one"), ("x-dup", "two"), ("cookie", "a=1"), ("cookie", "b=2")])],
+    _check_repeated,
+)
+
+
 def _refused_setup(env: Env) -> ProxySetup:
     from tests.support.ports import free_port
 
@@ -874,7 +893,7 @@ WASI_CALLS = Case(
 
 
 CASES: list[Case] = [
-    LIFECYCLE, SHARED_VM, REPLY_SKIPS_LATER, BODY_CALLS, HEADERS, UPSTREAM_REFUSED,
+    LIFECYCLE, SHARED_VM, REPLY_SKIPS_LATER, BODY_CALLS, HEADERS, REPEATED, UPSTREAM_REFUSED,
     REWRITE, PAIRS, PAIRS_INVALID, LOCAL_REPLY, LOCAL_REPLY_CHAIN, LOCAL_REPLY_GRPC,
     LOCAL_REPLY_GRPC_CONTENT_TYPE, LOCAL_REPLY_UNREAD_BODY, CONFIG, BODY, BODY_LARGE,
     BUFFER_LIMIT, TRAILERS, HTTP_CALL, CALLOUT_AUTH, BACKGROUND_CALL, PROPERTIES,
