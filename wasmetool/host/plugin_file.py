@@ -20,6 +20,7 @@ import base64
 import binascii
 import hashlib
 import json
+import logging
 import os
 import re
 from collections.abc import Mapping
@@ -31,6 +32,7 @@ from urllib.parse import urlsplit
 from wasmetool.errors import WasmetoolError
 from wasmetool.host.config import Cluster, FailurePolicy, PluginConfig, PluginKind, VmConfig
 
+log = logging.getLogger(__name__)
 TYPE_PREFIX = "type.googleapis.com/"
 HTTP_WASM_TYPE = "envoy.extensions.filters.http.wasm.v3.Wasm"
 NETWORK_WASM_TYPE = "envoy.extensions.filters.network.wasm.v3.Wasm"
@@ -380,6 +382,9 @@ def parse_plugin(entry: Any, kind: PluginKind, base_dir: Path, where: str) -> Pl
     if config is None:
         return None
     _check_fields(config, PLUGIN_FIELDS, where)
+    if "capability_restriction_config" in config:
+        log.warning("%s.capability_restriction_config is not enforced by wasmetool run; "
+                    "the plugin may call every host function", where)
     if "vm_config" not in config:
         raise _fail(f"{where}.vm_config", "is required", "add vm_config.code with the module")
     vm_where = f"{where}.vm_config"
