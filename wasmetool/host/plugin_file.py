@@ -422,6 +422,24 @@ def parse_plugin(entry: Any, kind: PluginKind, base_dir: Path, where: str) -> Pl
     )
 
 
+def _name_unnamed(plugins: list[PluginConfig]) -> None:
+    """Envoy allows plugins without a name; the host needs one per plugin for its logs and
+    metrics. An unnamed plugin is named after its module file (or "plugin"), made unique."""
+    taken = {p.name for p in plugins if p.name}
+    for plugin in plugins:
+        if plugin.name:
+            continue
+        source = plugin.vm.code_source
+        base = Path(source).stem if not source.startswith(("<", "http:", "https:")) else ""
+        base = base or "plugin"
+        name, n = base, 1
+        while name in taken:
+            n += 1
+            name = f"{base}#{n}"
+        plugin.name = name
+        taken.add(name)
+
+
 def parse_cluster(entry: Any, where: str) -> Cluster:
     cluster = _expect_mapping(entry, where)
     _check_fields(cluster, {"name", "url", "timeout_ms"}, where)
@@ -460,6 +478,7 @@ def parse_document(doc: Any, base_dir: Path) -> RunSetup:
             plugin = parse_plugin(entry, kind, base_dir, f"{section}[{index}]")
             if plugin is not None:
                 setup.plugins.append(plugin)
+    _name_unnamed(setup.plugins)
     if not setup.plugins:
         raise WasmetoolError("plugin file has no wasm plugins",
                              "add an entry under http_filters, network_filters or singletons")

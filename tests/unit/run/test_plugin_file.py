@@ -332,3 +332,11 @@ def test_url_parsing() -> None:
         parse_tcp_address("127.0.0.1", "--upstream")
     with pytest.raises(WasmetoolError, match="invalid port"):
         parse_http_url("http://h:99999", "--upstream")
+
+
+def test_unnamed_plugins_get_unique_names(wasm_dir: Path) -> None:
+    unnamed = {"vm_config": {"code": {"local": {"filename": "filter.wasm"}}}}
+    inline = {"vm_config": {"code": {"local": {"inline_string": "x"}}}}
+    setup = parse_document({"http_filters": [unnamed, unnamed, plugin(name="filter#2"), inline]},
+                           wasm_dir)
+    assert [p.name for p in setup.plugins] == ["filter", "filter#3", "filter#2", "plugin"]
