@@ -76,14 +76,17 @@ class Exchange:
         return None
 
 
-def send(port: int, request: Request, timeout: float = 10.0) -> Exchange:
-    """One request on a fresh connection to 127.0.0.1:port."""
+def send(port: int, request: Request, timeout: float = 10.0,
+         conn: http.client.HTTPConnection | None = None) -> Exchange:
+    """One request to 127.0.0.1:port: on a fresh connection, or on ``conn`` (kept open)."""
     headers = {"host": DEFAULT_HOST, "user-agent": "conformance-client",
                "accept-encoding": "identity"}
     headers.update(request.headers)
     if request.trailers:
         return _send_with_trailers(port, request, headers, timeout)
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    keep = conn is not None
+    if conn is None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         if request.repeated:
             body = request.body if isinstance(request.body, bytes) else b"".join(request.body)
@@ -108,7 +111,8 @@ def send(port: int, request: Request, timeout: float = 10.0) -> Exchange:
         return Exchange(response.status,
                         [(k.lower(), v) for k, v in response.getheaders()], body)
     finally:
-        conn.close()
+        if not keep:
+            conn.close()
 
 
 def _send_with_trailers(port: int, request: Request, headers: dict[str, str],
@@ -138,16 +142,29 @@ def _send_with_trailers(port: int, request: Request, headers: dict[str, str],
                         [(k.lower(), v) for k, v in response.getheaders()], body)
 
 
-def send_all(port: int, requests: list[Request]) -> list[Exchange]:
-    """Send requests in order; a request with ``until`` is repeated until it holds."""
+def send_all(port: int, requests: list[Request], keep_alive: bool = False) -> list[Exchange]:
+    """Send requests in order; a request with ``until`` is repeated until it holds.
+
+    With ``keep_alive`` they all go over one client connection (HTTP/1.1 keep-alive).
+    """
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10) if keep_alive else None
+    try:
+        return _send_each(port, requests, conn)
+    finally:
+        if conn is not None:
+            conn.close()
+
+
+def _send_each(port: int, requests: list[Request],
+               conn: http.client.HTTPConnection | None) -> list[Exchange]:
     results = []
     for request in requests:
-        exchange = send(port, request)
+        exchange = send(port, request, conn=conn)
         if request.until is not None:
             deadline = time.monotonic() + request.until_timeout
             while not request.until(exchange) and time.monotonic() < deadline:
                 time.sleep(0.05)
-                exchange = send(port, request)
+                exchange = send(port, request, conn=conn)
         results.append(exchange)
     return results
 

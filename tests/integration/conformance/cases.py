@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tests.support.exchange import Exchange, Request
@@ -35,6 +35,7 @@ class Case:
     check: Callable[[list[Exchange], str], None]   # (replies, proxy log text)
     notes: str = ""
     xfail_wasmetool: str = ""                      # a named host gap, if any
+    keep_alive: bool = False                       # all requests over one client connection
     params: dict[str, str] = field(default_factory=dict)
 
 
@@ -901,3 +902,13 @@ CASES: list[Case] = [
     SHARED_QUEUE, TICK, STREAM_CONTROL, TRAP_FAIL_CLOSED, TRAP_FAIL_OPEN, TRAP_FAIL_RELOAD,
     MEMORY_BOMB, ABI010, WASI, WASI_CALLS,
 ]
+
+
+# The same cases with every request on one client connection (HTTP/1.1 keep-alive):
+# streams follow each other on a connection, and upstream connections are reused.
+KEEP_ALIVE_CASES: list[Case] = [
+    replace(case, name=f"{case.name}_keepalive", keep_alive=True)
+    for case in (LIFECYCLE, HEADERS, BODY, BODY_LARGE, HTTP_CALL, CALLOUT_AUTH, TICK,
+                 STREAM_CONTROL, LOCAL_REPLY, TRAILERS, SHARED_QUEUE)
+]
+CASES += KEEP_ALIVE_CASES

@@ -28,7 +28,7 @@ def _env(compiled_filters: Callable[[str], Path], upstreams: dict[str, Any]) -> 
 
 def _through_envoy(case: Case, env: Env, workdir: Path) -> tuple[list[Any], str]:
     with run_envoy(case.setup(env), workdir) as envoy:
-        replies = send_all(envoy.port, case.requests)
+        replies = send_all(envoy.port, case.requests, keep_alive=case.keep_alive)
         assert envoy.alive(), "envoy died during the case"
         return replies, envoy.logs()
 
@@ -66,7 +66,7 @@ def test_wasmetool(case: Case, compiled_filters: Callable[[str], Path],
     env = _env(compiled_filters, upstreams)
     expected = _envoy_normalised(case, env, tmp_path / "envoy", envoy_results)
     with run_wasmetool(case.setup(env), tmp_path / "wasmetool") as proxy:
-        replies = send_all(proxy.port, case.requests)
+        replies = send_all(proxy.port, case.requests, keep_alive=case.keep_alive)
         assert proxy.alive(), "wasmetool run died during the case"
         log = proxy.logs()
     case.check(replies, log)
