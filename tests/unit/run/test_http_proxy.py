@@ -400,3 +400,19 @@ def test_slow_client_large_download_with_backpressure(loop_thread: LoopThread) -
     assert rest[:len(payload)] == payload
     assert rest[len(payload):].startswith(b"HTTP/1.1 200 OK")          # the pipelined one too
     assert rest.endswith(payload)
+
+
+def test_oversized_request_head_is_refused(loop_thread: LoopThread) -> None:
+    port, _ = start_proxy(loop_thread, None)
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: h\r\n")
+        for _ in range(80):
+            try:
+                sock.sendall(b"x-filler: " + b"a" * 1000 + b"\r\n")
+            except OSError:
+                break
+        data = b""
+        with contextlib.suppress(OSError):
+            while chunk := sock.recv(65536):
+                data += chunk
+    assert data.startswith(b"HTTP/1.1 431 Request Header Fields Too Large")

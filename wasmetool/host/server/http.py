@@ -37,6 +37,7 @@ from wasmetool.host.stream_info import StreamInfo
 log = logging.getLogger(__name__)
 
 MAX_PIPELINED = 64
+MAX_REQUEST_HEAD = 60 * 1024
 ROUTE_TIMEOUT_S = 15.0     # Envoy's default route timeout: a complete upstream response in time
 SWEEP_INTERVAL_S = 0.5
 CONTINUE_100 = b"HTTP/1.1 100 Continue\r\n\r\n"
@@ -565,6 +566,7 @@ class HttpServerConnection(asyncio.Protocol):
         self.connection_id = next(_connection_ids)
         self.net: Any = None          # the network filter chain, when there is one
         self.backpressure = False     # reading paused until the upstream drains
+        self.partial_head = 0         # bytes read while a request head is incomplete
 
     # ----------------------------------------------------------- asyncio
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -633,6 +635,17 @@ class HttpServerConnection(asyncio.Protocol):
             self._reject(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 11\r\n"
                          b"connection: close\r\n\r\nBad Request")
             return
+        parsing = self.parsing
+        if parsing is not None and not parsing.headers_done:
+            self.partial_head += len(data)
+            if self.partial_head > MAX_REQUEST_HEAD:   # Envoy's default limit is 60 KiB
+                self.server.stats.downstream_cx_protocol_error += 1
+                self._reject(b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+                             b"content-length: 31\r\nconnection: close\r\n\r\n"
+                             b"Request Header Fields Too Large")
+                return
+        elif self.partial_head:
+            self.partial_head = 0
         queue = self.queue
         if queue:
             exchange = queue[0]
