@@ -155,6 +155,14 @@ def send_all(port: int, requests: list[Request], keep_alive: bool = False) -> li
             conn.close()
 
 
+def send_concurrently(port: int, requests: list[Request]) -> list[Exchange]:
+    """Send all requests at once, each on its own connection; replies in request order."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=len(requests)) as pool:
+        return list(pool.map(lambda r: send(port, r), requests))
+
+
 def _send_each(port: int, requests: list[Request],
                conn: http.client.HTTPConnection | None) -> list[Exchange]:
     results = []

@@ -36,6 +36,7 @@ class Case:
     notes: str = ""
     xfail_wasmetool: str = ""                      # a named host gap, if any
     keep_alive: bool = False                       # all requests over one client connection
+    concurrent: bool = False                       # all requests at once (own connections)
     params: dict[str, str] = field(default_factory=dict)
 
 
@@ -912,3 +913,26 @@ KEEP_ALIVE_CASES: list[Case] = [
                  STREAM_CONTROL, LOCAL_REPLY, TRAILERS, SHARED_QUEUE)
 ]
 CASES += KEEP_ALIVE_CASES
+
+
+def _check_tick_concurrent(r: list[Exchange], _log: str) -> None:
+    # eight requests paused at once; ticks resume each through its own context
+    assert [x.status for x in r] == [200] * 8
+    assert [x.echo_header("x-resumed-by") for x in r] == ["tick"] * 8
+    assert [(x.echo() or {}).get("path") for x in r] == [f"/c{i}" for i in range(8)]
+
+
+def _check_http_call_concurrent(r: list[Exchange], _log: str) -> None:
+    # eight calls in flight at once; each answer resumes the request that made it
+    assert [(x.echo() or {}).get("path") for x in r] == [f"/call{i}" for i in range(8)]
+    assert [x.echo_header("x-callout-status") for x in r] == ["200"] * 8
+
+
+CONCURRENT_CASES: list[Case] = [
+    replace(TICK, name="tick_resume_concurrent", concurrent=True,
+            requests=[Request(path=f"/c{i}") for i in range(8)], check=_check_tick_concurrent),
+    replace(HTTP_CALL, name="http_call_concurrent", concurrent=True,
+            requests=[Request(path=f"/call{i}") for i in range(8)],
+            check=_check_http_call_concurrent),
+]
+CASES += CONCURRENT_CASES

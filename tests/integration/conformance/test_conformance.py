@@ -15,7 +15,7 @@ import pytest
 
 from tests.integration.conformance.cases import CASES, Case, Env
 from tests.support.envoy import run_envoy
-from tests.support.exchange import normalise, send_all
+from tests.support.exchange import normalise, send_all, send_concurrently
 from tests.support.wasmetool_run import run_wasmetool
 
 pytestmark = pytest.mark.integration
@@ -26,9 +26,15 @@ def _env(compiled_filters: Callable[[str], Path], upstreams: dict[str, Any]) -> 
                callout=upstreams["callout"].url)
 
 
+def _send(port: int, case: Case) -> list[Any]:
+    if case.concurrent:
+        return send_concurrently(port, case.requests)
+    return send_all(port, case.requests, keep_alive=case.keep_alive)
+
+
 def _through_envoy(case: Case, env: Env, workdir: Path) -> tuple[list[Any], str]:
     with run_envoy(case.setup(env), workdir) as envoy:
-        replies = send_all(envoy.port, case.requests, keep_alive=case.keep_alive)
+        replies = _send(envoy.port, case)
         assert envoy.alive(), "envoy died during the case"
         return replies, envoy.logs()
 
@@ -66,7 +72,7 @@ def test_wasmetool(case: Case, compiled_filters: Callable[[str], Path],
     env = _env(compiled_filters, upstreams)
     expected = _envoy_normalised(case, env, tmp_path / "envoy", envoy_results)
     with run_wasmetool(case.setup(env), tmp_path / "wasmetool") as proxy:
-        replies = send_all(proxy.port, case.requests, keep_alive=case.keep_alive)
+        replies = _send(proxy.port, case)
         assert proxy.alive(), "wasmetool run died during the case"
         log = proxy.logs()
     case.check(replies, log)
