@@ -5,8 +5,9 @@
 ;; and gets x-metric-counter / x-metric-gauge (proxy_get_metric), x-metric-hist-status
 ;; (the status of proxy_get_metric on the histogram) and x-metric-alias (the counter
 ;; read through the second definition's id: Envoy gives each definition a new id for the
-;; same metric). It also logs "conformance log: request" at
-;; INFO and "conformance warn" at WARN with proxy_log.
+;; same metric). It also logs "conformance log: request" at INFO, "conformance warn"
+;; at WARN and "conformance debug" at DEBUG with proxy_log, and reports
+;; proxy_get_log_level as x-log-level.
 (module
   (import "env" "proxy_define_metric"
     (func $define (param i32 i32 i32 i32) (result i32)))
@@ -18,6 +19,8 @@
     (func $get (param i32 i32) (result i32)))
   (import "env" "proxy_log"
     (func $log (param i32 i32 i32) (result i32)))
+  (import "env" "proxy_get_log_level"
+    (func $get_log_level (param i32) (result i32)))
   (import "env" "proxy_add_header_map_value"
     (func $add (param i32 i32 i32 i32 i32) (result i32)))
   (memory (export "memory") 2)
@@ -36,6 +39,8 @@
   (data (i32.const 1176) "conformance log: request")  ;; 24
   (data (i32.const 1204) "conformance warn")          ;; 16
   (data (i32.const 1224) "x-metric-alias")            ;; 14
+  (data (i32.const 1240) "x-log-level")               ;; 11
+  (data (i32.const 1256) "conformance debug")         ;; 17
 
   (func (export "proxy_abi_version_0_2_1"))
   (func (export "proxy_on_memory_allocate") (param $size i32) (result i32)
@@ -93,8 +98,12 @@
     (call $header_u64 (i32.const 1224) (i32.const 14) (global.get $counter2))
     (i32.store8 (i32.const 300) (i32.add (i32.const 48) (call $get (global.get $hist) (i32.const 264))))
     (drop (call $add (i32.const 0) (i32.const 1132) (i32.const 20) (i32.const 300) (i32.const 1)))
+    (if (i32.eqz (call $get_log_level (i32.const 304)))
+      (then (drop (call $add (i32.const 0) (i32.const 1240) (i32.const 11) (i32.const 440)
+                             (call $itoa (i32.load (i32.const 304)) (i32.const 440))))))
     (drop (call $log (i32.const 2) (i32.const 1176) (i32.const 24)))
     (drop (call $log (i32.const 3) (i32.const 1204) (i32.const 16)))
+    (drop (call $log (i32.const 1) (i32.const 1256) (i32.const 17)))
     (i32.const 0))
 
   (func (export "proxy_on_done") (param i32) (result i32) (i32.const 1))

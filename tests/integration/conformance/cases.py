@@ -833,8 +833,10 @@ def _check_metrics(r: list[Exchange], log: str) -> None:
     assert [x.echo_header("x-metric-alias") for x in r] == ["1", "2", "3"]
     assert [x.echo_header("x-metric-gauge") for x in r] == ["10", "20", "30"]
     assert r[0].echo_header("x-metric-hist-status") == "2"   # histograms cannot be read
+    assert r[0].echo_header("x-log-level") == "2"            # info (Envoy: wasm:info)
     assert "conformance log: request" in log
     assert "conformance warn" in log
+    assert "conformance debug" not in log                    # below the log level
 
 
 METRICS = Case(
