@@ -28,7 +28,7 @@ ALLOCATOR = '(func (export "proxy_on_memory_allocate") (param i32) (result i32) 
 class Variant:
     name: str
     envoy_loads: bool
-    imports: str = ""
+    fields: str = ""         # extra module fields: an import, or an export
     abi: str = "0_2_1"
     allocator: bool = True
     names: str = ""          # what a refusal must mention (import or export name)
@@ -36,7 +36,7 @@ class Variant:
 
     def wat(self) -> str:
         return "\n".join([
-            "(module", self.imports,
+            "(module", self.fields,
             '  (memory (export "memory") 1)',
             f'  (func (export "proxy_abi_version_{self.abi}"))' if self.abi else "",
             f"  {ALLOCATOR}" if self.allocator else "",
@@ -46,6 +46,13 @@ class Variant:
 WASI = "wasi_snapshot_preview1"
 VARIANTS = [
     Variant("plain", True),
+    Variant("abi_0_2_0", True, abi="0_2_0"),
+    Variant("abi_0_1_0", True, abi="0_1_0"),
+    Variant("malloc_only", True, allocator=False,
+            fields='(func (export "malloc") (param i32) (result i32) (i32.const 1024))'),
+    Variant("continue_stream_in_0_1_0", False,
+            '(import "env" "proxy_continue_stream" (func (param i32) (result i32)))',
+            abi="0_1_0", names="proxy_continue_stream"),
     Variant("wasi_unstable_fd_write", True,
             '(import "wasi_unstable" "fd_write" (func (param i32 i32 i32 i32) (result i32)))'),
     Variant("emscripten_notify_memory_growth", True,
