@@ -41,7 +41,7 @@ class HttpCall:
     """One proxy_http_call in flight: collects the response, enforces the timeout."""
 
     __slots__ = ("on_done", "request", "timer", "headers", "body", "trailers", "finished",
-                 "stats")
+                 "stats", "sent_ns")
 
     def __init__(self, on_done: Callable[[HttpCallResponse | None], None],
                  stats: ServerStats) -> None:
@@ -53,6 +53,7 @@ class HttpCall:
         self.trailers: Headers = []
         self.finished = False
         self.stats = stats
+        self.sent_ns = 0
 
     def _finish(self, response: HttpCallResponse | None, failed: bool = False) -> None:
         if self.finished:
@@ -76,6 +77,9 @@ class HttpCall:
 
     # UpstreamSink
     def on_upstream_headers(self, headers: Headers, end_stream: bool) -> None:
+        # As Envoy's router, the time the upstream took, last among the response headers.
+        elapsed_ms = (time.monotonic_ns() - self.sent_ns) // 1_000_000
+        headers.append((b"x-envoy-upstream-service-time", str(elapsed_ms).encode()))
         self.headers = headers
         if end_stream:
             self._finish(HttpCallResponse(headers, b"", []))
@@ -134,8 +138,15 @@ class AsyncioDispatcher:
             return
         if timeout_ms > 0:
             call.timer = self.loop.call_later(timeout_ms / 1000.0, call.timeout)
+        extra: Headers = []
         if body and not any(name == b"content-length" for name, _ in headers):
-            headers = [*headers, (b"content-length", str(len(body)).encode())]
+            extra.append((b"content-length", str(len(body)).encode()))
+        # What Envoy's async client adds to the plugin's headers.
+        extra.append((b"x-envoy-internal", b"true"))
+        if timeout_ms > 0:
+            extra.append((b"x-envoy-expected-rq-timeout-ms", str(timeout_ms).encode()))
+        headers = [*headers, *extra]
+        call.sent_ns = time.monotonic_ns()
         request = pool.acquire(call)
         call.request = request
         try:

@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 MAX_PIPELINED = 64
 MAX_REQUEST_HEAD = 60 * 1024
+LINGER_S = 1.0             # Envoy's delayed_close_timeout
 ROUTE_TIMEOUT_S = 15.0     # Envoy's default route timeout: a complete upstream response in time
 SWEEP_INTERVAL_S = 0.5
 CONTINUE_100 = b"HTTP/1.1 100 Continue\r\n\r\n"
@@ -302,7 +303,8 @@ class Exchange:
     def _write_head(self, status: int, headers: Headers, extra: bytes, body: bytes = b"") -> None:
         self.response_started = True
         conn = self.conn
-        if not self.keep_alive or self.response_close or conn.closing:
+        # As Envoy: a response sent before the request was fully read closes the connection.
+        if not self.keep_alive or self.response_close or conn.closing or not self.end_delivered:
             extra += b"connection: close\r\n"
             self.keep_alive = False
         try:
@@ -567,6 +569,7 @@ class HttpServerConnection(asyncio.Protocol):
         self.net: Any = None          # the network filter chain, when there is one
         self.backpressure = False     # reading paused until the upstream drains
         self.partial_head = 0         # bytes read while a request head is incomplete
+        self.lingering = False        # answered early; discarding input until the close
 
     # ----------------------------------------------------------- asyncio
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -624,6 +627,8 @@ class HttpServerConnection(asyncio.Protocol):
         self.http_received(data)
 
     def http_received(self, data: bytes) -> None:
+        if self.lingering:      # the rest of a request that was already answered
+            return
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -757,8 +762,16 @@ class HttpServerConnection(asyncio.Protocol):
         if not exchange.keep_alive or self.closing:
             self.closing = True
             transport = self.transport
-            if transport is not None:
+            if transport is None:
+                return
+            if exchange.end_delivered or not transport.can_write_eof():
                 transport.close()
+                return
+            # The client may still be sending the request: closing now could reset the
+            # connection before it reads the answer. Send FIN, drain, close a little later.
+            self.lingering = True
+            transport.write_eof()
+            self.loop.call_later(LINGER_S, transport.close)
             return
         if self.backpressure:
             self.backpressure = False
