@@ -203,10 +203,6 @@ LOCAL_REPLY_UNREAD_BODY = Case(
     lambda env: ProxySetup(upstream=env.upstream, http_filters=[_plugin(env, "local_reply")]),
     [Request("POST", "/deny", body=b"some body")],
     _check_unread_body,
-    xfail_wasmetool=(
-        "host gap: a local reply sent from on_request_headers while the request body is "
-        "still unread: Envoy adds 'connection: close' and closes the connection after the "
-        "reply; wasmetool sends no connection header"),
 )
 
 
@@ -279,11 +275,6 @@ BUFFER_LIMIT = Case(
     [Request("POST", "/huge", body=b"a" * 2_000_000),
      Request("POST", "/huge", headers={"x-rewrite-response": "1"}, body=b"a" * 2_000_000)],
     _check_buffer_limit,
-    xfail_wasmetool=(
-        "host gap: no buffer limit: a filter that pauses (buffers) a request body past 1 MiB "
-        "gets it all in wasmetool (200); Envoy stops at its per-connection buffer limit "
-        "(1 MiB default) and answers 413 'Payload Too Large' (content-type text/plain, "
-        "connection: close), through the filter's response callbacks"),
 )
 
 
@@ -392,11 +383,6 @@ BACKGROUND_CALL = Case(
                            clusters={"callout": env.callout}),
     [Request(path="/bg", until=lambda x: x.echo_header("x-bg-keys") is not None)],
     _check_background_call,
-    xfail_wasmetool=(
-        "host gap: proxy_http_call headers: Envoy's async client adds "
-        "'x-envoy-internal: true' and 'x-envoy-expected-rq-timeout-ms: <timeout_ms>' to the "
-        "call it sends (after the plugin's headers), and 'x-envoy-upstream-service-time: "
-        "<ms>' (last) to the call response headers the plugin reads; wasmetool adds none"),
 )
 
 
