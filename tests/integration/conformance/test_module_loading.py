@@ -33,6 +33,7 @@ class Variant:
     allocator: bool = True
     names: str = ""          # what a refusal must mention (import or export name)
     gap: str = ""            # a named wasmetool host gap, if any
+    fail_open: bool = False
 
     def wat(self) -> str:
         return "\n".join([
@@ -50,6 +51,18 @@ VARIANTS = [
     Variant("abi_0_1_0", True, abi="0_1_0"),
     Variant("malloc_only", True, allocator=False,
             fields='(func (export "malloc") (param i32) (result i32) (i32.const 1024))'),
+    Variant("configure_returns_false", False,
+            '(func (export "proxy_on_configure") (param i32 i32) (result i32) (i32.const 0))',
+            names="proxy_on_configure"),
+    # fail_open covers failures while serving, not a plugin that refuses its configuration
+    Variant("configure_returns_false_fail_open", False,
+            '(func (export "proxy_on_configure") (param i32 i32) (result i32) (i32.const 0))',
+            names="proxy_on_configure", fail_open=True),
+    Variant("vm_start_returns_false", False,
+            '(func (export "proxy_on_vm_start") (param i32 i32) (result i32) (i32.const 0))',
+            names="proxy_on_vm_start"),
+    Variant("start_traps", False,
+            '(func (export "_initialize") unreachable)', names="_initialize"),
     Variant("continue_stream_in_0_1_0", False,
             '(import "env" "proxy_continue_stream" (func (param i32) (result i32)))',
             abi="0_1_0", names="proxy_continue_stream"),
@@ -95,7 +108,8 @@ def _setup(variant: Variant, upstream: EchoUpstream, workdir: Path) -> ProxySetu
     workdir.mkdir(parents=True, exist_ok=True)
     wasm = workdir / f"{variant.name}.wasm"
     wasm.write_bytes(wasmtime.wat2wasm(variant.wat()))
-    return ProxySetup(upstream=upstream.url, http_filters=[WasmPlugin("loading", wasm)])
+    return ProxySetup(upstream=upstream.url, http_filters=[
+        WasmPlugin("loading", wasm, fail_open=variant.fail_open)])
 
 
 def _loads(runner: object, setup: ProxySetup, workdir: Path) -> tuple[bool, str]:
