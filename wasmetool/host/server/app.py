@@ -124,7 +124,7 @@ class RunServer:
         main = await self._listen_main()
         admin = await self._listen_admin()
         self._start_host(dispatcher)  # compile + start VMs (singletons start here)
-        self.main_server.start_serving_factory(self._factory())
+        self._install_filter_chains()
         # Start-up objects (modules, VMs, code) never die: keep them out of the cyclic
         # collector's sight, so its rare full passes stay short (tail latency).
         gc.collect()
@@ -144,21 +144,24 @@ class RunServer:
             return "built-in echo"
         return str(self.options.upstream)
 
-    def _factory(self) -> Callable[[Any, Any], Any]:
+    def _install_filter_chains(self) -> None:
+        """Once the host has started: hand the listener the filter chains it will run."""
         host = self.host
+        server = self.main_server
+        network = host is not None and host.has_network_filters()
         if self.options.tcp:
             from wasmetool.host.server.tcp import PassthroughConnection
 
-            if host is not None and host.has_network_filters():
-                return host.new_connection
-            return PassthroughConnection
+            server.connection_factory = host.new_connection if network else PassthroughConnection
+            return
         from wasmetool.host.server.http import PassthroughStream
 
-        if host is not None and host.has_network_filters():
-            self.main_server.server.connection_factory = host.new_connection
+        if network:   # network filters in front of the HTTP proxy, as before Envoy's HCM
+            server.connection_factory = host.new_connection
         if host is not None and host.has_http_filters():
-            return host.new_http_stream
-        return PassthroughStream
+            server.stream_factory = host.new_http_stream
+        else:
+            server.stream_factory = PassthroughStream
 
     async def _listen_main(self) -> str:
         options = self.options
@@ -182,7 +185,7 @@ class RunServer:
                 upstream = UpstreamPool(self.loop, target, self.stats, "upstream")
                 self.closers.append(upstream.close)
             server = HttpProxyServer(self.loop, _unset_factory, upstream, self.stats)
-        self.main_server = _Deferred(server)
+        self.main_server: Any = server
         host, port = await self._bind(server, options.listen, "--listen")
         self.closers.append(server.close)
         self.addresses["listen"] = format_address(host, port)
@@ -260,18 +263,3 @@ class RunServer:
 
 def _unset_factory(info: Any, callbacks: Any) -> Any:
     raise RuntimeError("connection accepted before the host was ready")
-
-
-class _Deferred:
-    """Sets the stream factory once the host has started (the socket is bound earlier)."""
-
-    def __init__(self, server: Any) -> None:
-        self.server = server
-
-    def start_serving_factory(self, factory: Callable[[Any, Any], Any]) -> None:
-        from wasmetool.host.server.http import HttpProxyServer
-
-        if isinstance(self.server, HttpProxyServer):
-            self.server.stream_factory = factory
-        else:
-            self.server.connection_factory = factory
