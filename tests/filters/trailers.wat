@@ -5,6 +5,8 @@
 ;; "replaced", adds x-added-trailer: from-trailers and records how many trailers came.
 ;; The response gets x-trailer-count (that number, or "none" when on_request_trailers
 ;; was not called) and x-add-status (the status of the trailer add).
+;; on_response_trailers replaces x-echo-trailer with "replaced-by-filter" and adds
+;; x-added-response-trailer: <number of response trailers received>.
 (module
   (import "env" "proxy_add_header_map_value"
     (func $add (param i32 i32 i32 i32 i32) (result i32)))
@@ -21,6 +23,9 @@
   (data (i32.const 1104) "x-trailer-count")    ;; 15
   (data (i32.const 1120) "none")               ;; 4
   (data (i32.const 1128) "x-add-status")       ;; 12
+  (data (i32.const 1144) "x-echo-trailer")     ;; 14
+  (data (i32.const 1160) "replaced-by-filter") ;; 18
+  (data (i32.const 1184) "x-added-response-trailer")  ;; 24
   ;; per context at 8192 + ctx * 8: [trailer count + 1 (0 = not called)][add status + 1]
 
   (func (export "proxy_abi_version_0_2_1"))
@@ -82,6 +87,12 @@
     (if (local.get $st)
       (then (drop (call $add (i32.const 2) (i32.const 1128) (i32.const 12) (i32.const 420)
                               (call $itoa (i32.sub (local.get $st) (i32.const 1)) (i32.const 420))))))
+    (i32.const 0))
+
+  (func (export "proxy_on_response_trailers") (param $ctx i32) (param $n i32) (result i32)
+    (drop (call $replace (i32.const 3) (i32.const 1144) (i32.const 14) (i32.const 1160) (i32.const 18)))
+    (drop (call $add (i32.const 3) (i32.const 1184) (i32.const 24) (i32.const 440)
+                     (call $itoa (local.get $n) (i32.const 440))))
     (i32.const 0))
 
   (func (export "proxy_on_done") (param i32) (result i32) (i32.const 1))

@@ -36,6 +36,7 @@ class Request:
     body: bytes | list[bytes] = b""          # a list is sent chunked, one chunk per item
     trailers: dict[str, str] = field(default_factory=dict)   # sent after a chunked body
     repeated: list[tuple[str, str]] = field(default_factory=list)  # extra lines, repeats kept
+    read_trailers: bool = False              # parse the response by hand to see its trailers
     # Repeat the request (up to ``until_timeout`` s) until this holds for the reply.
     until: Callable[[Exchange], bool] | None = None
     until_timeout: float = 5.0
@@ -46,6 +47,7 @@ class Exchange:
     status: int                       # 0 when the proxy closed the connection instead
     headers: list[tuple[str, str]]
     body: bytes
+    trailers: list[tuple[str, str]] = field(default_factory=list)   # read_trailers only
 
     @property
     def reset(self) -> bool:
@@ -82,8 +84,8 @@ def send(port: int, request: Request, timeout: float = 10.0,
     headers = {"host": DEFAULT_HOST, "user-agent": "conformance-client",
                "accept-encoding": "identity"}
     headers.update(request.headers)
-    if request.trailers:
-        return _send_with_trailers(port, request, headers, timeout)
+    if request.trailers or request.read_trailers:
+        return _send_raw(port, request, headers, timeout)
     keep = conn is not None
     if conn is None:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
@@ -115,31 +117,64 @@ def send(port: int, request: Request, timeout: float = 10.0,
             conn.close()
 
 
-def _send_with_trailers(port: int, request: Request, headers: dict[str, str],
-                        timeout: float) -> Exchange:
-    """http.client cannot send trailers: write the chunked request by hand."""
+def _send_raw(port: int, request: Request, headers: dict[str, str],
+              timeout: float) -> Exchange:
+    """Write the request by hand (http.client cannot send trailers) and parse the reply
+    with httptools (http.client drops response trailers)."""
     import socket
+
+    import httptools
 
     chunks = request.body if isinstance(request.body, list) else [request.body]
     head = f"{request.method} {request.path} HTTP/1.1\r\n"
     head += "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-    head += "transfer-encoding: chunked\r\n\r\n"
-    data = head.encode()
-    for chunk in chunks:
-        if chunk:
-            data += f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n"
-    data += b"0\r\n" + "".join(f"{k}: {v}\r\n" for k, v in request.trailers.items()).encode()
-    data += b"\r\n"
+    if not request.trailers and not any(chunks):
+        data = (head + "\r\n").encode()                 # no body at all
+    else:
+        data = (head + "transfer-encoding: chunked\r\n\r\n").encode()
+        for chunk in chunks:
+            if chunk:
+                data += f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n"
+        data += b"0\r\n" + "".join(f"{k}: {v}\r\n"
+                                    for k, v in request.trailers.items()).encode()
+        data += b"\r\n"
+
+    class Reply:
+        def __init__(self) -> None:
+            self.headers: list[tuple[str, str]] = []
+            self.trailers: list[tuple[str, str]] = []
+            self.body = b""
+            self.in_trailers = False
+            self.complete = False
+
+        def on_header(self, name: bytes, value: bytes) -> None:
+            target = self.trailers if self.in_trailers else self.headers
+            target.append((name.decode("latin-1").lower(), value.decode("latin-1")))
+
+        def on_headers_complete(self) -> None:
+            self.in_trailers = True
+
+        def on_body(self, body: bytes) -> None:
+            self.body += body
+
+        def on_message_complete(self) -> None:
+            self.complete = True
+
+    reply = Reply()
+    parser = httptools.HttpResponseParser(reply)
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-        sock.sendall(data)
-        response = http.client.HTTPResponse(sock, method=request.method)
         try:
-            response.begin()
-        except (http.client.RemoteDisconnected, ConnectionResetError):
-            return Exchange(0, [], b"")
-        body = response.read()
-        return Exchange(response.status,
-                        [(k.lower(), v) for k, v in response.getheaders()], body)
+            sock.sendall(data)
+            while not reply.complete:
+                received = sock.recv(65536)
+                if not received:
+                    break
+                parser.feed_data(received)
+        except ConnectionResetError:
+            pass
+    if not reply.complete:
+        return Exchange(0, [], b"")
+    return Exchange(parser.get_status_code(), reply.headers, reply.body, reply.trailers)
 
 
 def send_all(port: int, requests: list[Request], keep_alive: bool = False) -> list[Exchange]:
@@ -180,7 +215,8 @@ def _send_each(port: int, requests: list[Request],
 def normalise(exchange: Exchange) -> dict[str, Any]:
     """The comparable form of a reply (see docs/conformance.md)."""
     headers = sorted((k, v) for k, v in exchange.headers if k not in RESPONSE_HEADERS_IGNORED)
-    result: dict[str, Any] = {"status": exchange.status, "headers": headers}
+    result: dict[str, Any] = {"status": exchange.status, "headers": headers,
+                              "trailers": sorted(exchange.trailers)}
     echo = exchange.echo()
     if echo is not None:
         result["upstream_received"] = {

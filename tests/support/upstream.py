@@ -9,7 +9,9 @@ request body, if any, are added as ``"trailers": [[name, value], ...]``.  The re
 carries ``x-upstream-name: <name>`` so a filter can copy something from an
 ``http_call`` response, and ``x-echo-<h>`` for every request header named in the
 request header ``x-echo-back`` (comma-separated).  ``x-echo-status: NNN`` on the
-request sets the response status, ``x-echo-delay-ms: N`` delays the answer.
+request sets the response status, ``x-echo-delay-ms: N`` delays the answer, and
+``x-echo-trailer: V`` makes the answer chunked with the response trailer
+``x-echo-trailer: V``.
 """
 
 from __future__ import annotations
@@ -78,17 +80,26 @@ def _make_handler(upstream: EchoUpstream) -> type[BaseHTTPRequestHandler]:
                 time.sleep(delay_ms / 1000)
             payload = json.dumps(record, sort_keys=True).encode()
             status = int(self.headers.get("x-echo-status") or 200)
+            trailer = self.headers.get("x-echo-trailer")
             self.send_response_only(status)
             self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(payload)))
+            if trailer is None:
+                self.send_header("content-length", str(len(payload)))
+            else:
+                self.send_header("transfer-encoding", "chunked")
             self.send_header("x-upstream-name", upstream.name)
             for name in (self.headers.get("x-echo-back") or "").split(","):
                 name = name.strip().lower()
                 if name and self.headers.get(name) is not None:
                     self.send_header(f"x-echo-{name}", self.headers[name])
             self.end_headers()
-            if self.command != "HEAD":
+            if self.command == "HEAD":
+                return
+            if trailer is None:
                 self.wfile.write(payload)
+            else:
+                self.wfile.write(f"{len(payload):x}\r\n".encode() + payload + b"\r\n0\r\n"
+                                 + f"x-echo-trailer: {trailer}\r\n\r\n".encode())
 
         do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _echo
 

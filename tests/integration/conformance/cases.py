@@ -311,7 +311,7 @@ SAME_NAME_TWICE = Case(
 # --- trailers -------------------------------------------------------------------------------
 
 def _check_trailers(r: list[Exchange], _log: str) -> None:
-    fixed_length, chunked, no_body = r
+    fixed_length, chunked, no_body, response_trailers, both = r
     # a trailer added at the end of a content-length body: accepted, but an HTTP/1
     # upstream request with content-length cannot carry trailers
     assert fixed_length.header("x-add-status") == "0"
@@ -323,6 +323,12 @@ def _check_trailers(r: list[Exchange], _log: str) -> None:
         ["x-added-trailer", "from-trailers"], ["x-client-trailer", "replaced"],
         ["x-other", "o"]]
     assert no_body.header("x-trailer-count") == "none" and no_body.header("x-add-status") is None
+    # response trailers from the upstream: replaced and added to in on_response_trailers
+    expected = [("x-added-response-trailer", "1"), ("x-echo-trailer", "replaced-by-filter")]
+    assert sorted(response_trailers.trailers) == expected
+    assert sorted(both.trailers) == expected
+    assert sorted((both.echo() or {}).get("trailers", [])) == [
+        ["x-added-trailer", "from-trailers"], ["x-client-trailer", "replaced"]]
 
 
 TRAILERS = Case(
@@ -331,7 +337,10 @@ TRAILERS = Case(
     [Request("POST", "/t1", body=b"hello"),
      Request("POST", "/t2", body=[b"he", b"llo"],
              trailers={"x-client-trailer": "orig", "x-other": "o"}),
-     Request(path="/t3")],
+     Request(path="/t3"),
+     Request(path="/t4", headers={"x-echo-trailer": "up"}, read_trailers=True),
+     Request("POST", "/t5", headers={"x-echo-trailer": "up"}, body=[b"a"],
+             trailers={"x-client-trailer": "c"})],
     _check_trailers,
 )
 
