@@ -425,6 +425,21 @@ BACKGROUND_CALL = Case(
 )
 
 
+def _check_response_call(r: list[Exchange], _log: str) -> None:
+    for x in r:
+        assert x.status == 200 and x.echo() is not None       # the body follows the resume
+        assert x.header("x-response-call") == "200"
+
+
+RESPONSE_CALL = Case(
+    "http_call_from_response",
+    lambda env: ProxySetup(upstream=env.upstream, http_filters=[_plugin(env, "response_call")],
+                           clusters={"callout": env.callout}),
+    [Request(path="/r1"), Request("POST", "/r2", body=b"body")],
+    _check_response_call,
+)
+
+
 # --- properties -------------------------------------------------------------------------
 
 def _check_properties(r: list[Exchange], _log: str) -> None:
@@ -926,7 +941,7 @@ CASES: list[Case] = [
     UPSTREAM_REFUSED, REWRITE, PAIRS, PAIRS_INVALID, LOCAL_REPLY, LOCAL_REPLY_CHAIN,
     LOCAL_REPLY_GRPC, LOCAL_REPLY_GRPC_CONTENT_TYPE, LOCAL_REPLY_UNREAD_BODY, CONFIG, BODY,
     BODY_LARGE, BUFFER_LIMIT, BODY_CHAIN, SAME_NAME_TWICE, TRAILERS, HTTP_CALL,
-    CALLOUT_AUTH, BACKGROUND_CALL, PROPERTIES, LATE_PROPERTIES, GRPC_STATUS,
+    CALLOUT_AUTH, BACKGROUND_CALL, RESPONSE_CALL, PROPERTIES, LATE_PROPERTIES, GRPC_STATUS,
     MORE_PROPERTIES, SHARED_DATA, SHARED_DATA_TWO, METRICS, SHARED_QUEUE, TICK,
     STREAM_CONTROL, TRAP_FAIL_CLOSED, TRAP_FAIL_OPEN, TRAP_FAIL_RELOAD, MEMORY_BOMB,
     ABI010, WASI, WASI_CALLS,
