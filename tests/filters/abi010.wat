@@ -3,12 +3,15 @@
 ;; configuration and sets a 10 ms tick. Each request gets x-abi: 0.1.0, x-config: <config>
 ;; and x-missing-status (the status of a get on a missing header: OK on 0.1.0), then is
 ;; paused; proxy_on_tick adds x-resumed: tick and resumes it with proxy_continue_request.
-;; Responses get x-abi-response: 0.1.0.
+;; Responses get x-abi-response: 0.1.0. Requests also get x-clear-route-cache (the status
+;; of proxy_clear_route_cache, 0.1.0 only).
 (module
   (import "env" "proxy_get_configuration"
     (func $get_config (param i32 i32) (result i32)))
   (import "env" "proxy_continue_request"
     (func $continue_request (result i32)))
+  (import "env" "proxy_clear_route_cache"
+    (func $clear_route_cache (result i32)))
   (import "env" "proxy_set_tick_period_milliseconds"
     (func $set_tick (param i32) (result i32)))
   (import "env" "proxy_set_effective_context"
@@ -31,6 +34,7 @@
   (data (i32.const 1092) "x-resumed")          ;; 9
   (data (i32.const 1104) "tick")               ;; 4
   (data (i32.const 1112) "x-abi-response")     ;; 14
+  (data (i32.const 1128) "x-clear-route-cache") ;; 19
 
   (func (export "proxy_abi_version_0_1_0"))
   (func (export "proxy_on_memory_allocate") (param $size i32) (result i32)
@@ -56,6 +60,8 @@
     (i32.store8 (i32.const 320) (i32.add (i32.const 48)
       (call $get_hdr (i32.const 0) (i32.const 1056) (i32.const 9) (i32.const 264) (i32.const 268))))
     (drop (call $add (i32.const 0) (i32.const 1072) (i32.const 16) (i32.const 320) (i32.const 1)))
+    (i32.store8 (i32.const 321) (i32.add (i32.const 48) (call $clear_route_cache)))
+    (drop (call $add (i32.const 0) (i32.const 1128) (i32.const 19) (i32.const 321) (i32.const 1)))
     (if (i32.ge_u (global.get $pending) (i32.const 1024)) (then (return (i32.const 0))))
     (i32.store (i32.add (i32.const 8192) (i32.shl (global.get $pending) (i32.const 2))) (local.get $ctx))
     (global.set $pending (i32.add (global.get $pending) (i32.const 1)))

@@ -702,6 +702,7 @@ def _check_abi010(r: list[Exchange], _log: str) -> None:
     assert x.echo_header("x-config") == "old-abi-config"
     assert x.echo_header("x-missing-status") == "0"   # 0.1.0: a missing header is OK + ""
     assert x.echo_header("x-resumed") == "tick"
+    assert x.echo_header("x-clear-route-cache") == "0"
     assert x.header("x-abi-response") == "0.1.0"
 
 
