@@ -13,7 +13,6 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 
-
 @pytest.fixture(scope="session")
 def compiled_filters(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
     """``compiled_filters("headers")`` -> path of tests/filters/headers.wat compiled once."""
