@@ -811,6 +811,20 @@ LIFECYCLE = Case(
 )
 
 
+def _check_start_order(r: list[Exchange], _log: str) -> None:
+    # _initialize, then main(0, 0); _start is not called when _initialize exists; then
+    # the root context: create, vm_start, configure
+    assert r[0].echo_header("x-start-order") == "IM00CVF"
+
+
+START_ORDER = Case(
+    "start_order",
+    lambda env: ProxySetup(upstream=env.upstream, http_filters=[_plugin(env, "start_order")]),
+    [Request(path="/s")],
+    _check_start_order,
+)
+
+
 def _check_shared_vm(r: list[Exchange], _log: str) -> None:
     second = r[-1]
     traces = [v for k, v in (second.echo() or {"headers": []})["headers"] if k == "x-trace"]
@@ -938,7 +952,7 @@ WASI_CALLS = Case(
 
 
 CASES: list[Case] = [
-    LIFECYCLE, SHARED_VM, REPLY_SKIPS_LATER, BODY_CALLS, HEADERS, REPEATED,
+    START_ORDER, LIFECYCLE, SHARED_VM, REPLY_SKIPS_LATER, BODY_CALLS, HEADERS, REPEATED,
     UPSTREAM_REFUSED, REWRITE, PAIRS, PAIRS_INVALID, LOCAL_REPLY, LOCAL_REPLY_CHAIN,
     LOCAL_REPLY_GRPC, LOCAL_REPLY_GRPC_CONTENT_TYPE, LOCAL_REPLY_UNREAD_BODY, CONFIG, BODY,
     BODY_LARGE, BUFFER_LIMIT, BODY_CHAIN, SAME_NAME_TWICE, TRAILERS, HTTP_CALL,

@@ -61,6 +61,10 @@ VARIANTS = [
     Variant("vm_start_returns_false", False,
             '(func (export "proxy_on_vm_start") (param i32 i32) (result i32) (i32.const 0))',
             names="proxy_on_vm_start"),
+    Variant("wasi_command_start", True, '(func (export "_start"))'),
+    Variant("initialize_and_main", True,
+            '(func (export "_initialize")) '
+            '(func (export "main") (param i32 i32) (result i32) (i32.const 0))'),
     Variant("start_traps", False,
             '(func (export "_initialize") unreachable)', names="_initialize"),
     Variant("continue_stream_in_0_1_0", False,
