@@ -180,6 +180,7 @@ class HttpTarget:
     port: int
     authority: str      # what goes in :authority by default
     path_prefix: str    # e.g. "" or "/base"
+    tls: bool = False   # https://: TLS to the upstream, verified against the system CAs
 
     @property
     def address(self) -> str:
@@ -187,16 +188,16 @@ class HttpTarget:
 
 
 def parse_http_url(url: str, where: str) -> HttpTarget:
-    """Parse ``http://host[:port][/prefix]`` (or bare ``host:port``) for an HTTP upstream."""
+    """Parse ``http(s)://host[:port][/prefix]`` (or bare ``host:port``) for an HTTP upstream."""
     text = url.strip()
     if "://" not in text:
         text = "http://" + text
     parts = urlsplit(text)
-    if parts.scheme != "http":
-        raise _fail(where, f"unsupported scheme in {url!r}",
-                    "only plain http:// upstreams are supported")
-    return _target(parts.hostname, parts.port if _port_ok(parts, url, where) else 80,
-                   parts.path.rstrip("/"), url, where)
+    if parts.scheme not in ("http", "https"):
+        raise _fail(where, f"unsupported scheme in {url!r}", "use http:// or https://")
+    tls = parts.scheme == "https"
+    port = parts.port if _port_ok(parts, url, where) else (443 if tls else 80)
+    return _target(parts.hostname, port, parts.path.rstrip("/"), url, where, tls)
 
 
 def parse_tcp_address(url: str, where: str) -> HttpTarget:
@@ -219,14 +220,15 @@ def _port_ok(parts: Any, url: str, where: str) -> bool:
         raise _fail(where, f"invalid port in {url!r}") from None
 
 
-def _target(host: str | None, port: int, prefix: str, url: str, where: str) -> HttpTarget:
+def _target(host: str | None, port: int, prefix: str, url: str, where: str,
+            tls: bool = False) -> HttpTarget:
     if not host:
         raise _fail(where, f"no host in {url!r}", "use e.g. http://127.0.0.1:8081")
-    default_port = port in (80,)
+    default_port = port == (443 if tls else 80)
     authority = host if default_port else f"{host}:{port}"
     if ":" in host:  # IPv6 literal
         authority = f"[{host}]" if default_port else f"[{host}]:{port}"
-    return HttpTarget(host=host, port=port, authority=authority, path_prefix=prefix)
+    return HttpTarget(host=host, port=port, authority=authority, path_prefix=prefix, tls=tls)
 
 
 # --------------------------------------------------------------------------- code

@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -420,3 +421,49 @@ def test_oversized_request_head_is_refused(loop_thread: LoopThread) -> None:
             while chunk := sock.recv(65536):
                 data += chunk
     assert data.startswith(b"HTTP/1.1 431 Request Header Fields Too Large")
+
+
+def test_https_upstream(loop_thread: LoopThread, tmp_path: Path) -> None:
+    import http.server
+    import ssl
+    import subprocess
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:  # noqa: N802 - stdlib name
+            body = b"secure " + self.path.encode()
+            self.send_response(200)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            return
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_ctx.load_cert_chain(cert, key)
+    server.socket = server_ctx.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"https://localhost:{server.server_address[1]}"
+        for trusted, expected in ((True, b"secure /tls"), (False, b"remote connection failure")):
+            client_ctx = ssl.create_default_context(cafile=str(cert)) if trusted else \
+                ssl.create_default_context()
+            stats = ServerStats()
+            pool = UpstreamPool(loop_thread.loop, parse_http_url(url, "u"), stats,
+                                ssl_context=client_ctx)
+            proxy = HttpProxyServer(loop_thread.loop, PassthroughStream, pool, stats)
+            _, port = loop_thread.run(proxy.listen("127.0.0.1", 0))
+            data = exchange(port, b"GET /tls HTTP/1.1\r\nHost: h\r\n\r\n",
+                            until=complete_response)
+            assert split_response(data)[2].endswith(expected)   # untrusted cert: refused
+    finally:
+        server.shutdown()
+        server.server_close()

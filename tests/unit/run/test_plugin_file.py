@@ -224,7 +224,7 @@ def test_file_formats_and_relative_paths(wasm_dir: Path, suffix: str, dump: Any)
     ({"http_filters": "x"}, "http_filters: expected a list"),
     ({"http_filters": ["x"]}, "http_filters[0]: expected a mapping"),
     ({"clusters": [{"name": "a"}], "http_filters": [plugin()]}, "clusters[0].url: is required"),
-    ({"clusters": [{"name": "a", "url": "https://h"}], "http_filters": [plugin()]},
+    ({"clusters": [{"name": "a", "url": "ftp://h"}], "http_filters": [plugin()]},
      "clusters[0].url: unsupported scheme"),
     ({"clusters": [{"name": "a", "url": "http://h:1", "timeout_ms": -1}],
       "http_filters": [plugin()]}, "clusters[0].timeout_ms: expected a positive integer"),
@@ -326,6 +326,9 @@ def test_url_parsing() -> None:
     assert (target.host, target.port, target.authority, target.path_prefix) == (
         "127.0.0.1", 8081, "127.0.0.1:8081", "/base")
     assert parse_http_url("localhost", "x").port == 80
+    secure = parse_http_url("https://example.test", "x")
+    assert (secure.port, secure.tls, secure.authority) == (443, True, "example.test")
+    assert not parse_http_url("http://example.test", "x").tls
     assert parse_http_url("127.0.0.1:9", "x").port == 9
     assert parse_tcp_address("tcp://127.0.0.1:7", "x").port == 7
     with pytest.raises(WasmetoolError, match="has no port"):

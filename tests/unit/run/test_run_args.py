@@ -30,7 +30,7 @@ def module(tmp_path: Path) -> Path:
     (["{d}/absent.wasm"], "absent.wasm does not exist"),
     (["--plugins", "{p}", "--tcp", "--upstream", "127.0.0.1:1"], "--tcp runs network filters only"),
     (["{m}", "--tcp"], "--tcp needs an upstream"),
-    (["{m}", "--upstream", "https://example.test"], "--upstream: unsupported scheme"),
+    (["{m}", "--upstream", "ftp://example.test"], "--upstream: unsupported scheme"),
 ])
 def test_bad_arguments(cli, module: Path, tmp_path: Path, args: list[str], needle: str) -> None:
     plugins = tmp_path / "p.yaml"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from typing import Protocol
 
 import httptools
@@ -349,9 +350,12 @@ class UpstreamPool:
     """Connections to one upstream address, idle ones reused last-in first-out."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, target: HttpTarget, stats: ServerStats,
-                 name: str = "upstream") -> None:
+                 name: str = "upstream", ssl_context: ssl.SSLContext | None = None) -> None:
         self.loop = loop
         self.target = target
+        # https upstreams: verified against the system CAs (or SSL_CERT_FILE / SSL_CERT_DIR)
+        self.ssl_context = ssl_context if ssl_context is not None or not target.tls else \
+            ssl.create_default_context()
         self.name = name
         self.prefix = target.path_prefix.encode()
         self.stats = stats
@@ -376,9 +380,14 @@ class UpstreamPool:
         conn = UpstreamConnection(self)
         self.all.add(conn)
         self.stats.upstream_cx_total += 1
-        future = asyncio.ensure_future(
-            self.loop.create_connection(lambda: conn, self.target.host, self.target.port),
-            loop=self.loop)
+        target = self.target
+        if target.tls:
+            connecting = self.loop.create_connection(lambda: conn, target.host, target.port,
+                                                     ssl=self.ssl_context,
+                                                     server_hostname=target.host)
+        else:
+            connecting = self.loop.create_connection(lambda: conn, target.host, target.port)
+        future = asyncio.ensure_future(connecting, loop=self.loop)
         conn.connect_timer = self.loop.call_later(CONNECT_TIMEOUT_S, future.cancel)
 
         def done(fut: asyncio.Future[object]) -> None:
@@ -391,7 +400,10 @@ class UpstreamPool:
             elif fut.exception() is not None:
                 self.all.discard(conn)
                 exc = fut.exception()
-                log.debug("connecting to %s failed: %s", self.target.address, exc)
+                if isinstance(exc, ssl.SSLError):
+                    log.warning("TLS to %s failed: %s", self.target.address, exc)
+                else:
+                    log.debug("connecting to %s failed: %s", self.target.address, exc)
                 conn.connect_failed("remote connection failure")   # Envoy's reset reason
 
         future.add_done_callback(done)
