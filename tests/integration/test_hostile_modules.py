@@ -220,3 +220,33 @@ def test_wasmetool_memory_bomb_stopped_by_cap(filters: FilterBuilder, upstream: 
         assert send(proxy.port, Request(path="/ok")).status == 503
         assert proxy.alive()
         assert "proxy_on_request_headers" in proxy.logs()
+
+
+def _failing(filters: FilterBuilder, upstream: EchoUpstream) -> ProxySetup:
+    return ProxySetup(upstream=upstream.url,
+                      http_filters=[WasmPlugin("failing", filters("failing_outside"))])
+
+
+def test_wasmetool_allocator_loop_stopped(filters: FilterBuilder, upstream: EchoUpstream,
+                                          tmp_path: Path) -> None:
+    # the host calls the guest's allocator inside proxy_get_header_map_value; it spins
+    with run_wasmetool(_failing(filters, upstream), tmp_path, extra_args=LIMIT_FLAGS) as proxy:
+        assert send(proxy.port, Request(path="/ok")).status == 200
+        assert send(proxy.port, Request(path="/alloc-loop"), timeout=30).status == 503
+        assert send(proxy.port, Request(path="/after"), timeout=30).status == 503
+        assert proxy.alive()
+        assert "proxy_on_memory_allocate" in proxy.logs()
+
+
+def test_wasmetool_tick_loop_stopped(filters: FilterBuilder, upstream: EchoUpstream,
+                                     tmp_path: Path) -> None:
+    # a timer callback with no request in flight spins: stopped, then fail closed
+    from tests.support.exchange import send_all
+
+    with run_wasmetool(_failing(filters, upstream), tmp_path, extra_args=LIMIT_FLAGS) as proxy:
+        assert send(proxy.port, Request(path="/tick-loop")).status == 200
+        (after,) = send_all(proxy.port, [Request(path="/after", until=lambda x: x.status == 503,
+                                                 until_timeout=10)])
+        assert after.status == 503
+        assert proxy.alive()
+        assert "proxy_on_tick" in proxy.logs()

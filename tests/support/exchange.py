@@ -107,9 +107,10 @@ def send(port: int, request: Request, timeout: float = 10.0,
                          headers=headers)
         try:
             response = conn.getresponse()
-        except (http.client.RemoteDisconnected, ConnectionResetError):
-            return Exchange(0, [], b"")
-        body = response.read()
+            body = response.read()
+        except (http.client.RemoteDisconnected, http.client.IncompleteRead,
+                ConnectionResetError):
+            return Exchange(0, [], b"")     # reset before or during the response
         return Exchange(response.status,
                         [(k.lower(), v) for k, v in response.getheaders()], body)
     finally:

@@ -678,6 +678,32 @@ TRAP_FAIL_RELOAD = Case(
 )
 
 
+def _check_failing_outside(r: list[Exchange], log: str) -> None:
+    before, failing, after = r
+    assert before.status == 200 and before.echo_header("x-failing-filter") == "alive"
+    assert after.status == 503 and after.echo() is None      # fail closed from then on
+    if (failing.echo() or {}).get("path") == "/tick-trap":
+        assert failing.status == 200                          # the tick fails later
+    else:
+        assert failing.status == 503                          # the allocator failed in it
+    assert "proxy_on_memory_allocate" in log or "proxy_on_tick" in log
+
+
+def _failing_case(name: str, path: str) -> Case:
+    return Case(
+        name,
+        lambda env: ProxySetup(upstream=env.upstream,
+                               http_filters=[_plugin(env, "failing_outside")]),
+        [Request(path="/ok"), Request(path=path),
+         Request(path="/after", until=lambda x: x.status == 503)],
+        _check_failing_outside,
+    )
+
+
+ALLOC_TRAP = _failing_case("allocator_trap", "/alloc-trap")
+TICK_TRAP = _failing_case("tick_trap", "/tick-trap")
+
+
 def _check_memory_bomb(r: list[Exchange], _log: str) -> None:
     before, bomb, after = r
     assert before.status == 200 and before.echo_header("x-runaway-filter") == "alive"
@@ -958,8 +984,8 @@ CASES: list[Case] = [
     BODY_LARGE, BUFFER_LIMIT, BODY_CHAIN, SAME_NAME_TWICE, TRAILERS, HTTP_CALL,
     CALLOUT_AUTH, BACKGROUND_CALL, RESPONSE_CALL, PROPERTIES, LATE_PROPERTIES, GRPC_STATUS,
     MORE_PROPERTIES, SHARED_DATA, SHARED_DATA_TWO, METRICS, SHARED_QUEUE, TICK,
-    STREAM_CONTROL, TRAP_FAIL_CLOSED, TRAP_FAIL_OPEN, TRAP_FAIL_RELOAD, MEMORY_BOMB,
-    ABI010, WASI, WASI_CALLS,
+    STREAM_CONTROL, TRAP_FAIL_CLOSED, TRAP_FAIL_OPEN, TRAP_FAIL_RELOAD, ALLOC_TRAP,
+    TICK_TRAP, MEMORY_BOMB, ABI010, WASI, WASI_CALLS,
 ]
 
 
