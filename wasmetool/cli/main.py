@@ -26,8 +26,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "wasmetool.cli.init",
     "wasmetool.cli.build",
     "wasmetool.cli.store",
-    "wasmetool.cli.registry",
     "wasmetool.cli.run",
+    "wasmetool.cli.registry",
 )
 
 app = typer.Typer(
@@ -55,7 +55,6 @@ def _root(
     )
 
 
-@app.command()
 def version(
     output: str = typer.Option("text", "--output", "-o", help="text or json"),
 ) -> None:
@@ -80,6 +79,7 @@ def version(
 
 for _module in COMMAND_MODULES:
     importlib.import_module(_module).register(app)
+app.command()(version)
 
 
 def main(argv: list[str] | None = None) -> int:
