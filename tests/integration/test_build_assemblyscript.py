@@ -10,56 +10,15 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import wasmetool_command
-from tests.support.envoy import run_envoy
-from tests.support.plugins import ProxySetup, WasmPlugin
-from tests.support.ports import free_port, port_accepts, wait_until
-from tests.support.upstream import run_echo_upstream
+from tests.support.hello import hello_through_envoy, hello_through_run
 
 pytestmark = pytest.mark.integration
 TAG = "test/as-hello:v1"
-
-
-def hello_through_envoy(wasm: Path, workdir: Path, configuration: str | None,
-                        root_id: str) -> tuple[int, str | None, str]:
-    """(status, hello header, envoy log) for one GET through Envoy with the filter."""
-    with run_echo_upstream() as upstream:
-        plugin = WasmPlugin("hello", wasm, root_id=root_id, configuration=configuration)
-        with run_envoy(ProxySetup(upstream=upstream.url, http_filters=[plugin]), workdir) as envoy:
-            with urllib.request.urlopen(envoy.url + "/greet?x=1", timeout=10) as response:
-                return response.status, response.headers.get("hello"), envoy.logs()
-
-
-def hello_through_run(tag: str, workdir: Path, configuration: str | None) -> tuple[int, str | None, str]:
-    """(status, hello header, output) for one GET through `wasmetool run TAG` (store ref)."""
-    port = free_port()
-    cmd = [*wasmetool_command(), "run", tag, "--listen", f"127.0.0.1:{port}", "--admin", "off"]
-    if configuration is not None:
-        cmd += ["--config", configuration]
-    workdir.mkdir(parents=True, exist_ok=True)
-    log_path = workdir / "run.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL)
-        try:
-            def ready() -> bool:
-                if process.poll() is not None:
-                    raise RuntimeError(f"wasmetool run exited: {log_path.read_text()}")
-                return port_accepts(port)
-
-            wait_until(ready, 30, what="wasmetool run to listen")
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/greet?x=1",
-                                        timeout=10) as response:
-                status, hello = response.status, response.headers.get("hello")
-        finally:
-            process.kill()
-            process.wait(timeout=10)
-    return status, hello, log_path.read_text(errors="replace")
 
 
 @pytest.fixture(scope="module")
@@ -92,20 +51,19 @@ def test_init_build_and_serve_through_envoy(cli_process, tmp_path: Path) -> None
     assert wasm.stat().st_size == report["size"]
     assert (project / "node_modules" / "assemblyscript").is_dir()  # npm ci ran
 
-    status, hello, logs = hello_through_envoy(wasm, tmp_path / "envoy-default", None, "as_root")
-    assert (status, hello) == (200, "world")
-    assert "request GET /greet?x=1" in logs
+    reply = hello_through_envoy(wasm, tmp_path / "envoy-default", root_id="as_root")
+    assert (reply.status, reply.hello) == (200, ["world"])
+    assert "request GET /greet?x=1" in reply.logs
 
-    status, hello, _ = hello_through_envoy(wasm, tmp_path / "envoy-config", "from-config",
-                                          "as_root")
-    assert (status, hello) == (200, "from-config")
+    reply = hello_through_envoy(wasm, tmp_path / "envoy-config", "from-config", root_id="as_root")
+    assert (reply.status, reply.hello) == (200, ["from-config"])
 
     # The same image through `wasmetool run`, straight from the store.
-    status, hello, output = hello_through_run(TAG, tmp_path / "run-default", None)
-    assert (status, hello) == (200, "world")
-    assert "request GET /greet?x=1" in output
-    status, hello, _ = hello_through_run(TAG, tmp_path / "run-config", "from-config")
-    assert (status, hello) == (200, "from-config")
+    reply = hello_through_run(TAG, tmp_path / "run-default")
+    assert (reply.status, reply.hello) == (200, ["world"])
+    assert "request GET /greet?x=1" in reply.logs
+    reply = hello_through_run(TAG, tmp_path / "run-config", "--config", "from-config")
+    assert (reply.status, reply.hello) == (200, ["from-config"])
 
 
 def test_unchanged_rebuild_is_a_cache_hit(cli_process, as_project: Path) -> None:

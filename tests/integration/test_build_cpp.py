@@ -8,21 +8,19 @@ printed it.
 
 from __future__ import annotations
 
-import contextlib
-import http.client
 import json
 import os
-import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support.envoy import run_envoy
+from tests.support.hello import hello_through_envoy, hello_through_run
+from tests.support.hello import http_get as get
 from tests.support.plugins import ProxySetup, WasmPlugin
-from tests.support.ports import free_port, port_accepts, wait_until
+from tests.support.ports import wait_until
 from tests.support.upstream import run_echo_upstream
 from tests.support.wasmetool_run import wasmetool_command
 
@@ -49,68 +47,6 @@ def build(home: Path, directory: Path, tag: str, out: Path) -> subprocess.Comple
     return wasmetool(home, "build", "cpp", str(directory), "-t", tag, "--out", str(out))
 
 
-def get(url: str, path: str = "/", method: str = "GET", body: bytes | None = None,
-        headers: dict[str, str] | None = None) -> tuple[int, http.client.HTTPMessage, bytes]:
-    host, port = url.removeprefix("http://").split(":")
-    connection = http.client.HTTPConnection(host, int(port), timeout=10)
-    try:
-        connection.request(method, path, body=body, headers=headers or {})
-        response = connection.getresponse()
-        return response.status, response.headers, response.read()
-    finally:
-        connection.close()
-
-
-@contextlib.contextmanager
-def wasmetool_run(home: Path, ref: str, workdir: Path, *extra: str) -> Iterator[str]:
-    """`wasmetool run REF` as a child process (built-in echo upstream); yields its URL."""
-    port = free_port()
-    workdir.mkdir(parents=True, exist_ok=True)
-    log_path = workdir / "run.log"
-    env = {**os.environ, "WASMETOOL_HOME": str(home)}
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [*wasmetool_command(), "run", ref, "--listen", f"127.0.0.1:{port}", "--admin", "off",
-             *extra], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
-        try:
-            def ready() -> bool:
-                assert process.poll() is None, log_path.read_text(errors="replace")
-                return port_accepts(port)
-            wait_until(ready, 30, what="wasmetool run")
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
-
-
-def hello_through_wasmetool_run(home: Path, ref: str, workdir: Path, *extra: str) -> list[str]:
-    with wasmetool_run(home, ref, workdir, *extra) as url:
-        host, port = url.removeprefix("http://").split(":")
-        connection = http.client.HTTPConnection(host, int(port), timeout=10)
-        try:
-            connection.request("GET", "/greeting")
-            response = connection.getresponse()
-            response.read()
-            assert response.status == 200
-            return response.headers.get_all("hello") or []
-        finally:
-            connection.close()
-
-
-def hello_through_envoy(wasm: Path, workdir: Path, configuration: str | None) -> tuple[list[str], str]:
-    with run_echo_upstream() as upstream:
-        setup = ProxySetup(upstream=upstream.url, http_filters=[WasmPlugin(
-            name="hello", wasm=wasm, root_id="hello_root", configuration=configuration)])
-        with run_envoy(setup, workdir) as envoy:
-            status, headers, _ = get(envoy.url, "/greeting?x=1")
-            assert status == 200
-            return headers.get_all("hello") or [], envoy.logs()
-
-
 def test_template_builds_and_adds_hello_header_in_envoy(home: Path, tmp_path: Path) -> None:
     project = tmp_path / "cpp-hello"
     init_project(home, project)
@@ -121,11 +57,11 @@ def test_template_builds_and_adds_hello_header_in_envoy(home: Path, tmp_path: Pa
     assert done.returncode == 0, done.stderr
     assert "stored test/cpp:v1" in done.stdout
 
-    values, logs = hello_through_envoy(wasm, tmp_path / "envoy-default", None)
-    assert values == ["world"]
-    assert "GET /greeting?x=1" in logs  # the per-request info log
-    values, _ = hello_through_envoy(wasm, tmp_path / "envoy-config", "  from-config\n")
-    assert values == ["from-config"]
+    reply = hello_through_envoy(wasm, tmp_path / "envoy-default")
+    assert (reply.status, reply.hello) == (200, ["world"])
+    assert "GET /greet?x=1" in reply.logs  # the per-request info log
+    reply = hello_through_envoy(wasm, tmp_path / "envoy-config", "  from-config\n")
+    assert (reply.status, reply.hello) == (200, ["from-config"])
 
     again = build(home, project, "test/cpp:v1", wasm)
     assert again.returncode == 0, again.stderr
@@ -138,9 +74,10 @@ def test_template_through_wasmetool_run(home: Path, tmp_path: Path) -> None:
     done = build(home, project, "test/cpp-run:v1", tmp_path / "run.wasm")
     assert done.returncode == 0, done.stderr
     # The stored image's runtime config gives run its root id (hello_root).
-    assert hello_through_wasmetool_run(home, "test/cpp-run:v1", tmp_path / "default") == ["world"]
-    assert hello_through_wasmetool_run(home, "test/cpp-run:v1", tmp_path / "config",
-                                       "--config", "from-run") == ["from-run"]
+    reply = hello_through_run("test/cpp-run:v1", tmp_path / "default", home=home)
+    assert (reply.status, reply.hello) == (200, ["world"])
+    reply = hello_through_run("test/cpp-run:v1", tmp_path / "config", "--config", "from-run", home=home)
+    assert (reply.status, reply.hello) == (200, ["from-run"])
 
 
 def test_compile_error_is_shown_as_clang_printed_it(home: Path, tmp_path: Path) -> None:

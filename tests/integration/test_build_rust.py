@@ -8,23 +8,15 @@ both from wasmetool's cache directory.
 
 from __future__ import annotations
 
-import contextlib
-import http.client
 import json
 import os
-import signal
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.envoy import run_envoy
-from tests.support.plugins import ProxySetup, WasmPlugin
-from tests.support.ports import free_port, port_accepts, wait_until
-from tests.support.upstream import run_echo_upstream
+from tests.support.hello import hello_through_envoy, hello_through_run
 from tests.support.wasmetool_run import wasmetool_command
-from wasmetool.build.rust import RustBuilder
 
 pytestmark = pytest.mark.integration
 
@@ -49,70 +41,6 @@ def build(home: Path, directory: Path, tag: str, out: Path) -> subprocess.Comple
     return wasmetool(home, "build", "rust", str(directory), "-t", tag, "--out", str(out))
 
 
-@contextlib.contextmanager
-def wasmetool_run(home: Path, ref: str, workdir: Path, *extra: str) -> Iterator[str]:
-    """`wasmetool run REF` as a child process (built-in echo upstream); yields its URL."""
-    port = free_port()
-    workdir.mkdir(parents=True, exist_ok=True)
-    log_path = workdir / "run.log"
-    env = {**os.environ, "WASMETOOL_HOME": str(home)}
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [*wasmetool_command(), "run", ref, "--listen", f"127.0.0.1:{port}", "--admin", "off",
-             *extra], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
-        try:
-            def ready() -> bool:
-                assert process.poll() is None, log_path.read_text(errors="replace")
-                return port_accepts(port)
-            wait_until(ready, 30, what="wasmetool run")
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
-
-
-def hello_through_wasmetool_run(home: Path, ref: str, workdir: Path, *extra: str) -> list[str]:
-    with wasmetool_run(home, ref, workdir, *extra) as url:
-        host, port = url.removeprefix("http://").split(":")
-        connection = http.client.HTTPConnection(host, int(port), timeout=10)
-        try:
-            connection.request("GET", "/greeting")
-            response = connection.getresponse()
-            response.read()
-            assert response.status == 200
-            return response.headers.get_all("hello") or []
-        finally:
-            connection.close()
-
-
-def hello_through_envoy(wasm: Path, workdir: Path, configuration: str | None) -> tuple[list[str], str]:
-    with run_echo_upstream() as upstream:
-        setup = ProxySetup(upstream=upstream.url, http_filters=[WasmPlugin(
-            name="hello", wasm=wasm, root_id="hello_root", configuration=configuration)])
-        with run_envoy(setup, workdir) as envoy:
-            host, port = envoy.url.removeprefix("http://").split(":")
-            connection = http.client.HTTPConnection(host, int(port), timeout=10)
-            try:
-                connection.request("GET", "/greeting?x=1")
-                response = connection.getresponse()
-                response.read()
-                assert response.status == 200
-                return response.headers.get_all("hello") or [], envoy.logs()
-            finally:
-                connection.close()
-
-
-def test_local_toolchain_is_found() -> None:
-    builder = RustBuilder()
-    assert builder.missing_local_tools(Path(".")) == []
-    route = builder.route()
-    assert route is not None and route.target == "wasm32-wasip1"
-
-
 def test_template_builds_and_adds_hello_header_in_envoy(home: Path, tmp_path: Path) -> None:
     project = tmp_path / "rust-hello"
     init_project(home, project)
@@ -131,11 +59,11 @@ def test_template_builds_and_adds_hello_header_in_envoy(home: Path, tmp_path: Pa
     assert (cargo_home / "registry").is_dir()
     assert not (project / "target").exists()
 
-    values, logs = hello_through_envoy(wasm, tmp_path / "envoy-default", None)
-    assert values == ["world"]
-    assert "GET /greeting?x=1" in logs  # the per-request info log
-    values, _ = hello_through_envoy(wasm, tmp_path / "envoy-config", "from-config")
-    assert values == ["from-config"]
+    reply = hello_through_envoy(wasm, tmp_path / "envoy-default")
+    assert (reply.status, reply.hello) == (200, ["world"])
+    assert "GET /greet?x=1" in reply.logs  # the per-request info log
+    reply = hello_through_envoy(wasm, tmp_path / "envoy-config", "from-config")
+    assert (reply.status, reply.hello) == (200, ["from-config"])
 
     # Cargo may rewrite the template's Cargo.lock on the first build (it sorts the
     # packages by name); the cache keys the result by the inputs after the build
@@ -151,9 +79,10 @@ def test_template_through_wasmetool_run(home: Path, tmp_path: Path) -> None:
     done = build(home, project, "test/rust-run:v1", tmp_path / "run.wasm")
     assert done.returncode == 0, done.stderr
     # The stored image's runtime config gives run its root id (hello_root).
-    assert hello_through_wasmetool_run(home, "test/rust-run:v1", tmp_path / "default") == ["world"]
-    assert hello_through_wasmetool_run(home, "test/rust-run:v1", tmp_path / "config",
-                                       "--config", "from-run") == ["from-run"]
+    reply = hello_through_run("test/rust-run:v1", tmp_path / "default", home=home)
+    assert (reply.status, reply.hello) == (200, ["world"])
+    reply = hello_through_run("test/rust-run:v1", tmp_path / "config", "--config", "from-run", home=home)
+    assert (reply.status, reply.hello) == (200, ["from-run"])
 
 
 def test_compile_error_is_shown_as_rustc_printed_it(home: Path, tmp_path: Path) -> None:
