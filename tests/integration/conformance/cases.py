@@ -37,6 +37,7 @@ class Case:
     xfail_wasmetool: str = ""                      # a named host gap, if any
     keep_alive: bool = False                       # all requests over one client connection
     concurrent: bool = False                       # all requests at once (own connections)
+    process_env: dict[str, str] = field(default_factory=dict)   # set for both proxies
     params: dict[str, str] = field(default_factory=dict)
 
 
@@ -977,6 +978,23 @@ WASI_CALLS = Case(
 )
 
 
+def _check_host_env(r: list[Exchange], _log: str) -> None:
+    (x,) = r
+    # host_env_keys passes the proxy process's own variables; unset ones are skipped
+    assert x.echo_header("x-env-greeting") == "from the host"
+    assert x.echo_header("x-env-count") == "2"
+
+
+WASI_HOST_ENV = Case(
+    "wasi_host_env_keys",
+    lambda env: ProxySetup(upstream=env.upstream, http_filters=[_plugin(
+        env, "wasi", env={"OTHER": "x"}, host_env_keys=["GREETING", "CONFORMANCE_UNSET"])]),
+    [Request(path="/wasi")],
+    _check_host_env,
+    process_env={"GREETING": "from the host"},
+)
+
+
 CASES: list[Case] = [
     START_ORDER, LIFECYCLE, SHARED_VM, REPLY_SKIPS_LATER, BODY_CALLS, HEADERS, REPEATED,
     UPSTREAM_REFUSED, REWRITE, PAIRS, PAIRS_INVALID, LOCAL_REPLY, LOCAL_REPLY_CHAIN,
@@ -985,7 +1003,7 @@ CASES: list[Case] = [
     CALLOUT_AUTH, BACKGROUND_CALL, RESPONSE_CALL, PROPERTIES, LATE_PROPERTIES, GRPC_STATUS,
     MORE_PROPERTIES, SHARED_DATA, SHARED_DATA_TWO, METRICS, SHARED_QUEUE, TICK,
     STREAM_CONTROL, TRAP_FAIL_CLOSED, TRAP_FAIL_OPEN, TRAP_FAIL_RELOAD, ALLOC_TRAP,
-    TICK_TRAP, MEMORY_BOMB, ABI010, WASI, WASI_CALLS,
+    TICK_TRAP, MEMORY_BOMB, ABI010, WASI, WASI_HOST_ENV, WASI_CALLS,
 ]
 
 

@@ -50,7 +50,10 @@ def _envoy_normalised(case: Case, env: Env, workdir: Path,
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_envoy(case: Case, compiled_filters: Callable[[str], Path], upstreams: dict[str, Any],
-               envoy_results: dict[str, Any], tmp_path: Path) -> None:
+               envoy_results: dict[str, Any], tmp_path: Path,
+               monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in case.process_env.items():
+        monkeypatch.setenv(key, value)
     envoy_results.pop(case.name, None)
     _envoy_normalised(case, _env(compiled_filters, upstreams), tmp_path, envoy_results)
 
@@ -68,7 +71,9 @@ def _wasmetool_params() -> list[Any]:
 @pytest.mark.parametrize("case", _wasmetool_params())
 def test_wasmetool(case: Case, compiled_filters: Callable[[str], Path],
                    upstreams: dict[str, Any], envoy_results: dict[str, Any],
-                   tmp_path: Path) -> None:
+                   tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in case.process_env.items():
+        monkeypatch.setenv(key, value)
     env = _env(compiled_filters, upstreams)
     expected = _envoy_normalised(case, env, tmp_path / "envoy", envoy_results)
     with run_wasmetool(case.setup(env), tmp_path / "wasmetool") as proxy:
