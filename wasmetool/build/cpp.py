@@ -36,7 +36,7 @@ from wasmetool.build.base import (
     host_user,
     tool_output,
 )
-from wasmetool.build.toolchain_memo import remembered
+from wasmetool.build.toolchain_memo import path_and_tools, remembered
 from wasmetool.errors import WasmetoolError
 
 SOURCE_SUFFIXES = (".cc", ".cpp", ".cxx", ".c")
@@ -125,17 +125,13 @@ REMEMBERED_ENV = ("PATH", "WASI_SDK_PATH")
 
 
 def _watched_paths() -> list[str]:
-    watched = [d for d in os.environ.get("PATH", "").split(os.pathsep) if d]
+    watched = path_and_tools(("clang++", "wasm-ld"))
     sdks = [Path(os.environ["WASI_SDK_PATH"])] if os.environ.get("WASI_SDK_PATH") else []
     for sdk in [*sdks, DEFAULT_WASI_SDK]:
         watched += [str(sdk / "bin" / "clang++"), str(sdk / "share" / "wasi-sysroot")]
     watched += [str(DEBIAN_WASI_LIBDIR), str(DEBIAN_WASI_INCLUDE)]
     watched += [str(DEBIAN_WASI_LIBDIR / name) for name in ("libc.a", "libc++.a")]
     watched.append(str(DEBIAN_WASI_INCLUDE / "stdio.h"))
-    for name in ("clang++", "wasm-ld"):
-        found = shutil.which(name)
-        if found:
-            watched.append(os.path.realpath(found))
     return watched
 
 

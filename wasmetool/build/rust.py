@@ -44,7 +44,7 @@ from wasmetool.build.base import (
     tool_output,
     volume_name,
 )
-from wasmetool.build.toolchain_memo import remembered
+from wasmetool.build.toolchain_memo import path_and_tools, remembered
 from wasmetool.errors import WasmetoolError
 
 TARGETS = ("wasm32-wasip1", "wasm32-wasi")  # preferred first; 1.7x toolchains know only -wasi
@@ -248,16 +248,12 @@ REMEMBERED_ENV = ("PATH", "HOME", "RUSTUP_HOME", "RUSTUP_TOOLCHAIN")
 
 def _watched_paths() -> list[str]:
     rustup_home = Path(os.environ.get("RUSTUP_HOME") or Path.home() / ".rustup")
-    watched = [d for d in os.environ.get("PATH", "").split(os.pathsep) if d]
+    watched = path_and_tools(("rustc", "cargo"))
     watched += [DEBIAN_RUSTC, DEBIAN_CARGO, str(rustup_home / "settings.toml"),
                 str(rustup_home / "toolchains")]
     watched += [str(p) for p in sorted(rustup_home.glob("toolchains/*/lib/rustlib"))]
     for directory in WASI_LIBC_DIRS:
         watched += [directory, str(Path(directory) / "libc.a")]
-    for name in ("rustc", "cargo"):
-        found = shutil.which(name)
-        if found:
-            watched.append(os.path.realpath(found))
     return watched
 
 

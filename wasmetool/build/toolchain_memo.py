@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -24,6 +25,16 @@ def stat_token(path: str) -> str:
     except OSError:
         return "absent"
     return f"{st.st_mtime_ns}/{st.st_size}/{st.st_ino}"
+
+
+def path_and_tools(tools: Iterable[str]) -> list[str]:
+    """Every PATH directory plus the real files of ``tools`` as found on PATH."""
+    watched = [d for d in os.environ.get("PATH", "").split(os.pathsep) if d]
+    for name in tools:
+        found = shutil.which(name)
+        if found:
+            watched.append(os.path.realpath(found))
+    return watched
 
 
 def remembered(
