@@ -667,10 +667,16 @@ def _is_grpc(headers: Headers | None) -> bool:
 
 def _grpc_local_reply(status: int, headers: Headers, body: bytes,
                       grpc_status: int) -> tuple[int, Headers, bytes]:
-    """Envoy answers a gRPC request's local reply as a trailers-only gRPC response."""
-    code = grpc_status if 0 <= grpc_status <= 16 else HTTP_TO_GRPC.get(status, 2)
-    out = list(headers) + [(b"content-type", b"application/grpc"),
-                           (b"grpc-status", str(code).encode())]
+    """Envoy answers a gRPC request's local reply as a trailers-only gRPC response (its
+    prepareLocalReply): content-type application/grpc replaces the filter's, a grpc-status
+    the filter set is kept, and the body becomes grpc-message."""
+    drop = (b"content-type", b"content-length", b"grpc-message") if body else (
+        b"content-type", b"content-length")
+    out = [(k, v) for k, v in headers if k not in drop]
+    out.append((b"content-type", b"application/grpc"))
+    if not any(k == b"grpc-status" for k, _ in out):
+        code = grpc_status if 0 <= grpc_status <= 16 else HTTP_TO_GRPC.get(status, 2)
+        out.append((b"grpc-status", str(code).encode()))
     if body:
         out.append((b"grpc-message", quote(body, safe=" !\"#$&'()*+,-./:;<=>?@[]^_`{|}~")
                     .encode()))
