@@ -205,3 +205,15 @@ def test_tcp_close_callbacks_peer_types_and_order_as_envoy() -> None:
         emu.logs.clear()
         emu.connect().client_sends("x").client_closes()     # the client leaves first: REMOTE
         assert emu.log_messages() == ["d2", "O3", "L3", "X3"]
+
+
+def test_two_plugins_may_share_a_name() -> None:
+    # Envoy accepts one PluginConfig name on two filters of a chain; each keeps its own root
+    from wasmetool.host.config import PluginConfig, VmConfig
+    plugins = [PluginConfig(name="same", vm=VmConfig(code=TRACE, vm_id="one")) for _ in range(2)]
+    with HttpEmulator(plugins=plugins) as emu:
+        assert emu.log_messages() == ["C1", "C2"]
+        emu.logs.clear()
+        emu.request(REQ)
+        assert emu.log_messages() == ["C3", "H3", "C4", "H4", "L3", "L4", "D3", "X3", "D4", "X4"]
+        assert {(r.plugin, r.context_id) for r in emu.logs} == {("same", 3), ("same", 4)}
