@@ -95,11 +95,6 @@ def test_envoy_tcp_callback_order(envoy_tcp_lifecycle: list[bytes]) -> None:
     assert envoy_tcp_lifecycle
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "host gap: on a TCP connection that the upstream closes after answering (and the "
-    "client then closes), wasmetool never calls proxy_on_upstream_connection_close / "
-    "proxy_on_downstream_connection_close, nor proxy_on_done / proxy_on_log / "
-    "proxy_on_delete; Envoy calls u:0 d:1 then done -> log -> delete"))
 def test_wasmetool_tcp_callback_order(compiled_filters: Callable[[str], Path],
                                       tcp_upstream: TcpEchoUpstream,
                                       envoy_tcp_lifecycle: list[bytes], tmp_path: Path) -> None:

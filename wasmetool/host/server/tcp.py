@@ -26,7 +26,7 @@ class ConnectionLike(Protocol):
     def on_new_connection(self) -> None: ...
     def downstream_data(self, data: bytes, end_stream: bool) -> None: ...
     def upstream_data(self, data: bytes, end_stream: bool) -> None: ...
-    def downstream_closed(self) -> None: ...
+    def downstream_closed(self, local: bool = False) -> None: ...
     def upstream_closed(self) -> None: ...
 
 
@@ -50,7 +50,7 @@ class PassthroughConnection:
     def upstream_data(self, data: bytes, end_stream: bool) -> None:
         self.cb.write_downstream(data, end_stream)
 
-    def downstream_closed(self) -> None:
+    def downstream_closed(self, local: bool = False) -> None:
         return None
 
     def upstream_closed(self) -> None:
@@ -91,6 +91,8 @@ class TcpDownstream(asyncio.Protocol):
         self.closed = False
         self.up_eof_sent = False
         self.down_eof_sent = False
+        self.client_eof = False      # the client half-closed (FIN received)
+        self.upstream_eof = False    # the upstream half-closed
 
     # ------------------------------------------------------------- downstream
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -130,12 +132,17 @@ class TcpDownstream(asyncio.Protocol):
             self._guard(lambda: connection.downstream_data(data, False))
 
     def eof_received(self) -> bool:
+        self.client_eof = True
         connection = self.connection
         if connection is not None:
             self._guard(lambda: connection.downstream_data(b"", True))
+        self._close_if_both_ended()
         return True
 
     def connection_lost(self, exc: Exception | None) -> None:
+        # closed by the proxy itself (both directions ended, the upstream went away, a
+        # filter closed it): Envoy's peer LOCAL; else the client closed or reset: REMOTE
+        local = self.closed
         self.down_open = False
         self.transport = None
         self.server.stats.tcp_cx_active -= 1
@@ -143,7 +150,7 @@ class TcpDownstream(asyncio.Protocol):
         connection = self.connection
         self.close()
         if connection is not None:  # ends the filter chain: done, log, delete
-            self._guard(connection.downstream_closed)
+            self._guard(lambda: connection.downstream_closed(local))
             self.connection = None  # no reference cycle with the chain's callbacks
 
     # ------------------------------------------------------------- upstream
@@ -169,6 +176,15 @@ class TcpDownstream(asyncio.Protocol):
         connection = self.connection
         if connection is not None:
             self._guard(lambda: connection.upstream_data(data, end_stream))
+        if end_stream:
+            self.upstream_eof = True
+            self._close_if_both_ended()
+
+    def _close_if_both_ended(self) -> None:
+        """Both directions ended (each side sent its FIN): the proxy closes both
+        connections, as Envoy's tcp_proxy does; the client's close is then LOCAL."""
+        if self.client_eof and self.upstream_eof:
+            self.close()
 
     def upstream_lost(self) -> None:
         self.up_open = False
