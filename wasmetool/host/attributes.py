@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from wasmetool.host.contexts import Context
 
 _I64 = struct.Struct("<q")
+_EMPTY_MAP = b"\0\0\0\0"       # a map property with no entries: count 0
 # Envoy's Grpc::Utility::httpToGrpcStatus (anything else: 2 UNKNOWN)
 HTTP_TO_GRPC = {400: 13, 401: 16, 403: 7, 404: 12, 429: 14, 502: 14, 503: 14, 504: 14}
 
@@ -131,7 +132,9 @@ def _resp(ctx: Context, owner: Any, info: Any, field: str) -> bytes | None:
     if field == "headers_bytes":
         return _i64(_size(h)) if h is not None else None
     if field == "trailers":
-        return _joined(owner.get_map(abi.MAP_RESPONSE_TRAILERS))
+        # a response without trailers has an empty trailer map (Envoy: 4 zero bytes)
+        t = owner.get_map(abi.MAP_RESPONSE_TRAILERS)
+        return _joined(t) if t else (_EMPTY_MAP if h is not None else None)
     if field == "size":
         return _i64(getattr(owner, "response_body_bytes", 0)) if h is not None else None
     if field == "total_size":
@@ -177,16 +180,29 @@ def _conn(info: Any, section: str, field: str) -> bytes | None:
             return _addr(info.upstream_local_address)
         if field == "request_attempt_count":
             return _i64(1) if info.upstream_address else None
+        # once the request was routed to the upstream cluster (Envoy 1.40): one endpoint
+        # per cluster here, and no transport failure to report (TLS is not failed over)
+        if field == "num_endpoints":
+            return _i64(1) if info.cluster_name else None
+        if field == "transport_failure_reason":
+            return b"" if info.cluster_name else None
         return None
     return None
 
 
-def get_property(ctx: Context, path: bytes) -> bytes | None:
+def get_property(ctx: Context, path: bytes) -> bytes | int | None:
+    """The value of an attribute, None when it is not found, or an int status when Envoy
+    answers one (the whole ``filter_state`` cannot be serialised: SERIALIZATION_FAILURE)."""
     parts = path.split(b"\0")
     head = parts[0].decode("utf-8", "replace")
     owner = getattr(ctx, "owner", None)
     info = ctx.stream_info()
     plugin = ctx.plugin
+    if len(parts) == 1 and info is not None:
+        if head == "metadata":              # the dynamic metadata, empty: an empty protobuf
+            return b""
+        if head == "filter_state":          # a map of objects Envoy does not serialise
+            return abi.SERIALIZATION_FAILURE
     if head == "plugin_name" and len(parts) == 1:
         return plugin.config.name.encode() if plugin else None
     if head == "plugin_root_id" and len(parts) == 1:
@@ -206,8 +222,12 @@ def get_property(ctx: Context, path: bytes) -> bytes | None:
         if head == "xds":
             if field == "cluster_name":
                 return info.cluster_name.encode() if info and info.cluster_name else None
-            if field == "route_name":
-                return info.route_name.encode() if info and info.route_name else None
+            if field == "route_name":      # Envoy: "" for a route without a name
+                if info is None or (not info.route_name and info.protocol == "TCP"):
+                    return None
+                return info.route_name.encode()
+            if field == "filter_chain_name":    # the listener's one, unnamed, filter chain
+                return b"" if info is not None else None
             if field == "listener_direction":
                 return _i64(0)
             return None

@@ -185,10 +185,6 @@ LOCAL_REPLY_GRPC_CONTENT_TYPE = Case(
     lambda env: ProxySetup(upstream=env.upstream, http_filters=[_plugin(env, "local_reply")]),
     [Request("POST", "/deny", headers=GRPC_REQUEST)],
     _check_grpc_reply_content_type,
-    xfail_wasmetool=(
-        "host gap: a local reply to a gRPC request, whose headers include content-type "
-        "(text/plain): Envoy sends only content-type: application/grpc; wasmetool sends "
-        "both content-type headers"),
 )
 
 
@@ -302,10 +298,6 @@ BODY_CHAIN = Case("body_rewrite_chain", _body_chain(("body_a", "body_b")), BODY_
 SAME_NAME_TWICE = Case(
     "same_plugin_name_twice", _body_chain(("body", "body")), BODY_CHAIN_REQUESTS,
     _check_body_chain,
-    xfail_wasmetool=(
-        "host gap: the plugin file refuses two plugins with the same name ('plugin names "
-        "must be unique'); Envoy accepts the same PluginConfig name on two filters of a "
-        "chain, so such Envoy configurations do not translate"),
 )
 
 
@@ -528,14 +520,6 @@ MORE_PROPERTIES = Case(
         env, "late_properties", configuration="extra")]),
     LATE_REQUESTS,
     _check_more_properties,
-    xfail_wasmetool=(
-        "host gap: in on_log these properties answer NOT_FOUND where Envoy answers: "
-        "xds.route_name '' (unnamed route), xds.filter_chain_name '', "
-        "upstream.num_endpoints int64 1, response.trailers an empty map (4 zero bytes), "
-        "upstream.transport_failure_reason '', metadata '' (empty protobuf), and "
-        "filter_state SERIALIZATION_FAILURE (3); also response.headers_bytes and "
-        "response.total_size count Envoy's `date` response header (added after the "
-        "filters' on_response_headers), which wasmetool never sends"),
 )
 
 

@@ -21,6 +21,8 @@ def proxy_get_property(vm: Vm, path_ptr: int, path_size: int, ptr_ptr: int, size
     value = attributes.get_property(vm.ctx(), path)
     if value is None:
         return abi.NOT_FOUND
+    if isinstance(value, int):          # a status Envoy answers instead of a value
+        return value
     return vm.copy_out(value, ptr_ptr, size_ptr)
 
 

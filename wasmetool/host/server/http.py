@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 import httptools
 
+from wasmetool.host.server.date_header import date_line
 from wasmetool.host.server.http1 import (
     HOP_BY_HOP,
     NO_BODY_STATUSES,
@@ -303,6 +304,7 @@ class Exchange:
     def _write_head(self, status: int, headers: Headers, extra: bytes, body: bytes = b"") -> None:
         self.response_started = True
         conn = self.conn
+        extra += date_line(headers, self.stream)      # Envoy's `date`, when there is none
         # As Envoy: a response sent before the request was fully read closes the connection.
         if not self.keep_alive or self.response_close or conn.closing or not self.end_delivered:
             extra += b"connection: close\r\n"
