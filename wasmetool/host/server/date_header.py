@@ -37,8 +37,9 @@ def date_line(headers: list[tuple[bytes, bytes]], stream: Any) -> bytes:
     date = http_date()
     get_map = getattr(stream, "get_map", None)
     response = get_map(abi.MAP_RESPONSE_HEADERS) if get_map is not None else None
+    if response is headers:             # the usual case: the map itself is written
+        response.append((b"date", date))
+        return b""
     if response is not None and not any(k == b"date" for k, _v in response):
         response.append((b"date", date))
-    if response is headers:
-        return b""
     return b"date: " + date + b"\r\n"
