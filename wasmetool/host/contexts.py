@@ -91,7 +91,10 @@ class StreamContext(Context):
     kind = "stream"
 
     def __init__(self, cid: int, vm: Vm, root: RootContext, owner: Any, index: int) -> None:
-        super().__init__(cid, vm, root)
+        self.id = cid           # Context.__init__, inlined (one per stream and filter)
+        self.vm = vm
+        self.root = root
+        self.deleted = False
         self.owner = owner
         self.index = index
 

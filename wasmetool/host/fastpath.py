@@ -84,8 +84,12 @@ def describe_error(text: str) -> str:
 # ----------------------------------------------------------------------------- raw path
 if _RAW_OK:
     _c_void_p = ctypes.c_void_p
-    _CALL = ctypes.CFUNCTYPE(_c_void_p, _c_void_p, _c_void_p, _c_void_p, ctypes.c_size_t,
-                             _c_void_p)(("wasmtime_func_call_unchecked", _dll))
+    # wasmtime_func_call_unchecked(ctx, func, args_and_results, n, trap_out) without argtypes:
+    # called with prebuilt ctypes objects it skips the per-argument from_param conversion
+    # (~0.2 µs per call); the GIL is released during the call, as for any CDLL function.
+    _CALL_PREBUILT = _dll._FuncPtr(("wasmtime_func_call_unchecked", _dll))
+    _CALL_PREBUILT.argtypes = None
+    _CALL_PREBUILT.restype = _c_void_p
     _SET_DEADLINE = ctypes.CFUNCTYPE(None, _c_void_p, ctypes.c_uint64)(
         ("wasmtime_context_set_epoch_deadline", _dll))
     RAW_CB = ctypes.CFUNCTYPE(ctypes.c_size_t, _c_void_p, _c_void_p,
@@ -138,17 +142,22 @@ def _make_raw_caller(state: CallState, func: wasmtime.Func, params: Sig,
     taddr = ctypes.addressof(trap)
     ctx = state.ctx_addr
     clock = CLOCK
-    nargs = n
-    call = _CALL
     set_deadline = _SET_DEADLINE
-    keep = (buf, b64, func, trap)
+    # prebuilt arguments for the argtypes-less call (see _CALL_PREBUILT)
+    p_ctx = _c_void_p(ctx)
+    p_func = _c_void_p(faddr)
+    p_buf = _c_void_p(baddr)
+    p_n = ctypes.c_size_t(n)
+    p_trap = _c_void_p(taddr)
+    call = _CALL_PREBUILT
+    keep = (buf, b64, func, trap, p_ctx, p_func, p_buf, p_n, p_trap)
 
     def run() -> int:
         if state.depth == 0 and state.armed_at != clock.epoch:
             state.armed_at = clock.epoch
             set_deadline(ctx, state.deadline_ticks)
         state.depth += 1
-        err = call(ctx, faddr, baddr, nargs, taddr)
+        err = call(p_ctx, p_func, p_buf, p_n, p_trap)
         state.depth -= 1
         if err or trap.value:
             _raise_raw(err, trap)
@@ -171,7 +180,7 @@ def _make_raw_caller(state: CallState, func: wasmtime.Func, params: Sig,
             state.armed_at = clock.epoch
             set_deadline(ctx, state.deadline_ticks)
         state.depth += 1
-        err = call(ctx, faddr, baddr, nargs, taddr)
+        err = call(p_ctx, p_func, p_buf, p_n, p_trap)
         state.depth -= 1
         if err or trap.value:
             _raise_raw(err, trap)
@@ -183,7 +192,7 @@ def _make_raw_caller(state: CallState, func: wasmtime.Func, params: Sig,
             state.armed_at = clock.epoch
             set_deadline(ctx, state.deadline_ticks)
         state.depth += 1
-        err = call(ctx, faddr, baddr, nargs, taddr)
+        err = call(p_ctx, p_func, p_buf, p_n, p_trap)
         state.depth -= 1
         if err or trap.value:
             _raise_raw(err, trap)
@@ -196,7 +205,7 @@ def _make_raw_caller(state: CallState, func: wasmtime.Func, params: Sig,
             state.armed_at = clock.epoch
             set_deadline(ctx, state.deadline_ticks)
         state.depth += 1
-        err = call(ctx, faddr, baddr, nargs, taddr)
+        err = call(p_ctx, p_func, p_buf, p_n, p_trap)
         state.depth -= 1
         if err or trap.value:
             _raise_raw(err, trap)
@@ -210,7 +219,7 @@ def _make_raw_caller(state: CallState, func: wasmtime.Func, params: Sig,
             state.armed_at = clock.epoch
             set_deadline(ctx, state.deadline_ticks)
         state.depth += 1
-        err = call(ctx, faddr, baddr, nargs, taddr)
+        err = call(p_ctx, p_func, p_buf, p_n, p_trap)
         state.depth -= 1
         if err or trap.value:
             _raise_raw(err, trap)

@@ -182,7 +182,8 @@ class HttpStream:
         if d.started or self.finished or self.local_mode or self.local_sent:
             return
         d.started = True
-        d.chain = self.filters[::-1]
+        filters = self.filters
+        d.chain = filters[::-1] if len(filters) > 1 else filters
         info = self.info
         if not info.response_code_details:
             info.response_code_details = "via_upstream"
@@ -215,13 +216,7 @@ class HttpStream:
         """Run one callback of filter f; returns CONTINUE (0) or non-zero for stop."""
         if not f.created and not self._create(f):
             return self._failed(f, d)
-        ex = f.ex
-        if d.is_req:
-            fn = ex.proxy_on_request_headers if kind == HDR else (
-                ex.proxy_on_request_body if kind == DATA else ex.proxy_on_request_trailers)
-        else:
-            fn = ex.proxy_on_response_headers if kind == HDR else (
-                ex.proxy_on_response_body if kind == DATA else ex.proxy_on_response_trailers)
+        fn = (f.ex.http_request if d.is_req else f.ex.http_response)[kind]
         if fn is None:
             return 0
         vm = f.vm
@@ -331,6 +326,8 @@ class HttpStream:
             f = chain[i]
             if f.bypass or f.ctx is None:
                 continue
+            if f.created and (f.ex.http_request if d.is_req else f.ex.http_response)[DATA] is None:
+                continue        # no body callback: what _call would do, without the call
             d.cur = chunk
             d.cur_eos = eos
             r = self._call(f, d, DATA, len(chunk), 1 if eos else 0)
@@ -599,7 +596,15 @@ class HttpStream:
                 continue
             fn = f.ex.proxy_on_log
             if fn is not None:
-                self._plain_call(f, fn, "proxy_on_log")
+                prev = vm.cur
+                vm.cur = vm.eff = f.ctx
+                try:
+                    fn(f.id)
+                except GuestTrap as e:
+                    vm.cur = vm.eff = prev
+                    vm.fail(str(e), "proxy_on_log")
+                    continue
+                vm.cur = vm.eff = prev
         for f in filters:
             vm = f.vm
             if vm is None:
@@ -623,18 +628,6 @@ class HttpStream:
             ctx.deleted = True  # type: ignore[union-attr]
             ctx.owner = GONE  # type: ignore[union-attr]
             vm.contexts.pop(f.id, None)
-
-    def _plain_call(self, f: _Filter, fn: Any, name: str) -> None:
-        vm = f.vm
-        prev = vm.cur
-        vm.cur = vm.eff = f.ctx
-        try:
-            fn(f.id)
-        except GuestTrap as e:
-            vm.cur = vm.eff = prev
-            vm.fail(str(e), name)
-            return
-        vm.cur = vm.eff = prev
 
 
 _CB_NAMES = {

@@ -162,8 +162,18 @@ class Host:
     def new_http_stream(self, info: StreamInfo, callbacks: HttpStreamCallbacks) -> HttpStream:
         filters: list[_Filter] = []
         stream = HttpStream(self, info, callbacks, filters)
-        for i, p in enumerate(self.http_plugins):
-            filters.append(_Filter(p, self._new_stream_context(p, stream, i, False), i))
+        i = 0
+        for p in self.http_plugins:
+            vm = p.vm
+            root = p.root
+            if vm is None or vm.failed or root is None:
+                ctx = self._new_stream_context(p, stream, i, False)
+            else:   # _new_stream_context's common case, inlined
+                cid = vm.next_context_id
+                vm.next_context_id = cid + 1
+                ctx = vm.contexts[cid] = StreamContext(cid, vm, root, stream, i)
+            filters.append(_Filter(p, ctx, i))
+            i += 1
         self.http_streams += 1
         return stream
 

@@ -74,7 +74,16 @@ def _describe(params: str, results: str) -> str:
 class Exports:
     """The guest's callbacks as fast callables (None when the module lacks one)."""
 
-    __slots__ = tuple(n for n in CALLBACKS if n not in ("malloc",)) + ("allocator",)
+    __slots__ = tuple(n for n in CALLBACKS if n not in ("malloc",)) + (
+        "allocator", "http_request", "http_response")
+
+    def index_http(self) -> None:
+        """The HTTP stream callbacks by direction, indexed by event kind (1 headers, 2 body,
+        3 trailers), for the filter manager's hot path."""
+        self.http_request = (None, self.proxy_on_request_headers, self.proxy_on_request_body,
+                             self.proxy_on_request_trailers)
+        self.http_response = (None, self.proxy_on_response_headers,
+                              self.proxy_on_response_body, self.proxy_on_response_trailers)
 
 
 def inspect_module(module: wasmtime.Module, source: str) -> str:
@@ -231,6 +240,7 @@ class Vm:
                 two = getattr(ex, name)
                 if two is not None:
                     setattr(ex, name, _drop_eos(two))
+        ex.index_http()
 
     def initialize(self) -> None:
         """Envoy's start: _initialize (then main(0, 0)) or _start."""
