@@ -113,7 +113,7 @@ class HttpStream:
         self.pending_local: tuple[Any, ...] | None = None
         self.local_mode = False
         self.local_headers: Headers | None = None
-        self.local_body = bytearray()
+        self.local_body: bytearray | None = None     # created by a local reply
         self.local_sent = False
         self.request_body_bytes = 0
         self.response_body_bytes = 0
@@ -206,10 +206,10 @@ class HttpStream:
         self._trailers_from(d, 0)
 
     def complete(self) -> None:
-        self._teardown(True)
+        self._teardown()
 
     def reset(self) -> None:
-        self._teardown(False)
+        self._teardown()
 
     # ---------------------------------------------------------------- calling the guest
     def _call(self, f: _Filter, d: _Dir, kind: int, a: int, b: int) -> int:
@@ -461,7 +461,10 @@ class HttpStream:
         if d.is_req:
             self.cb.forward_request_data(data, eos)
         elif self.local_mode:
-            self.local_body += data
+            if self.local_body is None:
+                self.local_body = bytearray(data)
+            else:
+                self.local_body += data
             if eos:
                 self._send_local_final()
         else:
@@ -558,7 +561,8 @@ class HttpStream:
                 out.append((k, v))
         if self.close_after:
             out.insert(0, (b"connection", b"close"))
-        self.cb.send_local_reply(status, out, bytes(self.local_body))
+        body = self.local_body
+        self.cb.send_local_reply(status, out, bytes(body) if body is not None else b"")
 
     # ---------------------------------------------------------------- failures elsewhere
     def on_vm_failed(self, ctx: StreamContext) -> None:

@@ -40,7 +40,7 @@ def head_bytes(first_line: bytes, headers: list[tuple[bytes, bytes]],
     ``extra`` is zero or more complete header lines (each ending in CRLF) added last.
     """
     hop = HOP_BY_HOP
-    lines = [b": ".join(h) for h in headers if h[0] not in hop and h[0][:1] != b":"]
+    lines = [k + b": " + v for k, v in headers if k not in hop and k[:1] != b":"]
     count = len(lines)
     if extra:
         lines.append(extra[:-2])

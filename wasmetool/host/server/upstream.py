@@ -26,7 +26,11 @@ CONNECT_TIMEOUT_S = 5.0
 MAX_IDLE = 128
 REPLAY_LIMIT = 64 * 1024
 _SKIP_REQUEST_HEADERS = HOP_BY_HOP | {b"host"}
+# names request_head() handles itself: the pseudo-headers it reads, and what it skips
+_REQUEST_SPECIAL = _SKIP_REQUEST_HEADERS | {b":method", b":path", b":authority", b":scheme",
+                                            b"content-length"}
 _STATUS_PLACEHOLDER = (b":status", b"")
+_FRAMING_OR_HOP = HOP_BY_HOP | {b"content-length"}
 
 
 class UpstreamSink(Protocol):
@@ -55,22 +59,21 @@ def request_head(headers: Headers, end_stream: bool, prefix: bytes) -> tuple[byt
     lines: list[bytes] = []
     append = lines.append
     has_length = False
-    skip = _SKIP_REQUEST_HEADERS
-    for item in headers:
-        name = item[0]
-        if name[:1] == b":":
+    special = _REQUEST_SPECIAL
+    for name, value in headers:
+        if name in special:
             if name == b":method":
-                method = item[1]
+                method = value
             elif name == b":path":
-                path = item[1]
+                path = value
             elif name == b":authority":
-                authority = item[1]
-            continue
-        if name in skip:
-            continue
-        if name == b"content-length":
-            has_length = True
-        append(b": ".join(item))
+                authority = value
+            elif name == b"content-length":
+                has_length = True
+                append(name + b": " + value)
+            continue                    # :scheme, hop-by-hop and host are not sent
+        if name[:1] != b":":            # other pseudo-headers are not sent either
+            append(name + b": " + value)
     chunked = not end_stream and not has_length
     if chunked:
         append(b"transfer-encoding: chunked")
@@ -311,12 +314,14 @@ class UpstreamConnection(asyncio.Protocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         name = name.lower()
         if self._headers is None and not self.delivered_headers:
-            if name in HOP_BY_HOP:
-                if name == b"transfer-encoding":
+            if name in _FRAMING_OR_HOP:
+                if name == b"content-length":
                     self._framed = True
-                return
-            if name == b"content-length":
-                self._framed = True
+                elif name == b"transfer-encoding":
+                    self._framed = True
+                    return
+                else:
+                    return              # hop-by-hop
             self._pending_headers.append((name, value))
         else:
             if self._trailers is None:
