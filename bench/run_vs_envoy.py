@@ -258,7 +258,8 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--starts", type=int, default=3, help="start-time samples per case")
+    parser.add_argument("--starts", type=int, default=3,
+                        help="start-time samples per case (0: skip the start-time part)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("error: wrk is not installed (apt-get install wrk)", file=sys.stderr)
@@ -317,6 +318,8 @@ def main() -> int:
         print("paired req/s ratios (wasmetool / envoy of the same round): "
               + ", ".join(f"{p:.2f}x" for p in paired))
 
+        if args.starts <= 0:
+            return 0
         print("\ntime to ready (spawn → listening), median of", args.starts)
         cold, warm, envoy_ready = [], [], []
         for _ in range(args.starts):

@@ -175,7 +175,7 @@ def _make_raw_caller(state: CallState, func: wasmtime.Func, params: Sig,
         state.depth += 1
         err = call(p_ctx, p_func, p_buf, p_n, p_trap)
         state.depth -= 1
-        if err or trap.value:
+        if err or trap:         # a NULL c_void_p is false
             _raise_raw(err, trap)
         return buf[0]
 
@@ -198,7 +198,7 @@ def _make_raw_caller(state: CallState, func: wasmtime.Func, params: Sig,
         state.depth += 1
         err = call(p_ctx, p_func, p_buf, p_n, p_trap)
         state.depth -= 1
-        if err or trap.value:
+        if err or trap:         # a NULL c_void_p is false
             _raise_raw(err, trap)
         return buf[0]
 
@@ -210,7 +210,7 @@ def _make_raw_caller(state: CallState, func: wasmtime.Func, params: Sig,
         state.depth += 1
         err = call(p_ctx, p_func, p_buf, p_n, p_trap)
         state.depth -= 1
-        if err or trap.value:
+        if err or trap:         # a NULL c_void_p is false
             _raise_raw(err, trap)
         return buf[0]
 
@@ -223,7 +223,7 @@ def _make_raw_caller(state: CallState, func: wasmtime.Func, params: Sig,
         state.depth += 1
         err = call(p_ctx, p_func, p_buf, p_n, p_trap)
         state.depth -= 1
-        if err or trap.value:
+        if err or trap:         # a NULL c_void_p is false
             _raise_raw(err, trap)
         return buf[0]
 
@@ -237,7 +237,7 @@ def _make_raw_caller(state: CallState, func: wasmtime.Func, params: Sig,
         state.depth += 1
         err = call(p_ctx, p_func, p_buf, p_n, p_trap)
         state.depth -= 1
-        if err or trap.value:
+        if err or trap:         # a NULL c_void_p is false
             _raise_raw(err, trap)
         return buf[0]
 

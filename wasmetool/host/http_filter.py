@@ -168,6 +168,9 @@ class HttpStream:
         if d.aborted or self.finished:
             return
         self.request_body_bytes += len(data)
+        if d.stop < 0 and _passes_data(d.chain, True):
+            self._emit_data(d, bytes(data), end_stream)
+            return
         self._data_from(d, 0, bytearray(data), end_stream)
 
     def decode_trailers(self, trailers: Headers) -> None:
@@ -196,6 +199,9 @@ class HttpStream:
         if d.aborted or self.finished or self.local_mode or self.local_sent:
             return
         self.response_body_bytes += len(data)
+        if d.stop < 0 and _passes_data(d.chain, False):
+            self._emit_data(d, bytes(data), end_stream)
+            return
         self._data_from(d, 0, bytearray(data), end_stream)
 
     def encode_trailers(self, trailers: Headers) -> None:
@@ -281,7 +287,8 @@ class HttpStream:
 
     def _headers_from(self, d: _Dir, start: int) -> None:
         chain = d.chain
-        hdrs = self.req_headers if d.is_req else self.resp_headers
+        is_req = d.is_req
+        hdrs = self.req_headers if is_req else self.resp_headers
         eos = 1 if d.hdr_eos else 0
         for i in range(start, len(chain)):
             f = chain[i]
@@ -292,7 +299,32 @@ class HttpStream:
                 if d.aborted or self.finished:
                     return
                 continue
-            r = self._call(f, d, HDR, len(hdrs), eos)  # type: ignore[arg-type]
+            vm = f.vm
+            if not f.created and not self._create(f):
+                r = self._failed(f, d)
+            elif not vm.failed:                 # _call, inlined for headers
+                fn = (f.ex.http_request if is_req else f.ex.http_response)[HDR]
+                if fn is None:
+                    r = 0
+                else:
+                    prev = vm.cur
+                    vm.cur = vm.eff = f.ctx
+                    self.in_call += 1
+                    try:
+                        r = fn(f.id, len(hdrs), eos)  # type: ignore[arg-type]
+                    except GuestTrap as e:
+                        vm.cur = vm.eff = prev
+                        self.in_call -= 1
+                        vm.fail(str(e), _CB_NAMES[is_req][HDR])
+                        r = self._failed(f, d)
+                    else:
+                        vm.cur = vm.eff = prev
+                        self.in_call -= 1
+                        if self.pending_local is not None:
+                            self._flush_local()
+                            r = 1
+            else:
+                r = self._call(f, d, HDR, len(hdrs), eos)  # type: ignore[arg-type]
             if d.aborted or self.finished:
                 return
             if r:
@@ -640,6 +672,18 @@ _CB_NAMES = {
     False: {HDR: "proxy_on_response_headers", DATA: "proxy_on_response_body",
             TRL: "proxy_on_response_trailers"},
 }
+
+
+def _passes_data(chain: list[_Filter], is_req: bool) -> bool:
+    """No filter of the chain would see body data (what _data_from does when nothing
+    stopped): each is bypassed, denied, or created without a body callback."""
+    for f in chain:
+        if f.bypass or f.ctx is None:
+            continue
+        if f.created and (f.ex.http_request if is_req else f.ex.http_response)[DATA] is None:
+            continue
+        return False
+    return True
 
 
 def _position(d: _Dir, ctx: StreamContext) -> int:
