@@ -73,22 +73,34 @@ class _Filter:
 class _Dir:
     __slots__ = ("is_req", "chain", "stop", "kind", "buf", "buf_eos", "trl_held", "hdr_eos",
                  "cur", "cur_eos", "aborted", "emitted", "started", "added_trailers")
+    is_req: bool
+    chain: list[_Filter]
+    stop: int
+    kind: int
+    buf: bytearray | None
+    buf_eos: bool
+    trl_held: bool
+    hdr_eos: bool
+    cur: bytearray | None
+    cur_eos: bool
+    aborted: bool
+    emitted: bool
+    started: bool
+    added_trailers: Headers | None
 
     def __init__(self, is_req: bool, chain: list[_Filter]) -> None:
         self.is_req = is_req
         self.chain = chain
-        self.stop = -1
-        self.kind = 0
-        self.buf: bytearray | None = None
-        self.buf_eos = False
-        self.trl_held = False
-        self.hdr_eos = False
-        self.cur: bytearray | None = None
-        self.cur_eos = False
-        self.added_trailers: Headers | None = None
-        self.aborted = False
-        self.emitted = False
-        self.started = False
+        # one unpack instead of a constant load per field (two per stream, hot path)
+        (self.stop, self.kind, self.buf, self.buf_eos, self.trl_held, self.hdr_eos, self.cur,
+         self.cur_eos, self.added_trailers, self.aborted, self.emitted,
+         self.started) = _DIR_START
+
+
+_DIR_START = (-1, 0, None, False, False, False, None, False, None, False, False, False)
+
+
+_STREAM_START = (None, None, None, None, False, None, False, None, None, False, 0, 0, 0, False)
 
 
 class HttpStream:
@@ -96,6 +108,20 @@ class HttpStream:
                  "resp_headers", "resp_trailers", "finished", "pending_local", "local_mode",
                  "local_headers", "local_body", "local_sent", "request_body_bytes",
                  "response_body_bytes", "in_call", "close_after")
+    req_headers: Headers | None
+    req_trailers: Headers | None
+    resp_headers: Headers | None
+    resp_trailers: Headers | None
+    finished: bool
+    pending_local: tuple[Any, ...] | None
+    local_mode: bool
+    local_headers: Headers | None
+    local_body: bytearray | None
+    local_sent: bool
+    request_body_bytes: int
+    response_body_bytes: int
+    in_call: int
+    close_after: bool
 
     def __init__(self, host: Host, info: StreamInfo, callbacks: HttpStreamCallbacks,
                  filters: list[_Filter]) -> None:
@@ -105,20 +131,11 @@ class HttpStream:
         self.filters = filters
         self.req = _Dir(True, filters)
         self.resp = _Dir(False, filters)   # chain reversed when the response starts
-        self.req_headers: Headers | None = None
-        self.req_trailers: Headers | None = None
-        self.resp_headers: Headers | None = None
-        self.resp_trailers: Headers | None = None
-        self.finished = False
-        self.pending_local: tuple[Any, ...] | None = None
-        self.local_mode = False
-        self.local_headers: Headers | None = None
-        self.local_body: bytearray | None = None     # created by a local reply
-        self.local_sent = False
-        self.request_body_bytes = 0
-        self.response_body_bytes = 0
-        self.in_call = 0
-        self.close_after = False
+        # local_body: created by a local reply
+        (self.req_headers, self.req_trailers, self.resp_headers, self.resp_trailers,
+         self.finished, self.pending_local, self.local_mode, self.local_headers,
+         self.local_body, self.local_sent, self.request_body_bytes, self.response_body_bytes,
+         self.in_call, self.close_after) = _STREAM_START
 
     # ---------------------------------------------------------------- data for host calls
     def get_map(self, map_type: int) -> Headers | None:

@@ -102,6 +102,11 @@ class PassthroughStream:
         return None
 
 
+_EXCHANGE_START = (b"", b"GET", True, False, False, None, False, False, None, None, None, False,
+                   None, False, False, False, False, 0, False, False, False, False, False, b"",
+                   None, 0.0)
+
+
 class Exchange:
     """One request/response through the proxy (HttpStreamCallbacks + UpstreamSink)."""
 
@@ -113,36 +118,45 @@ class Exchange:
         "headers_done", "end_delivered", "in_delivery", "authority", "dropped", "deadline",
     )
 
+    url: bytes
+    method: bytes
+    keep_alive: bool
+    http10: bool
+    expect_continue: bool
+    trailers: Headers | None
+    request_complete: bool
+    started: bool
+    stream: HttpStreamLike | None
+    info: StreamInfo | None
+    upstream: UpstreamRequest | None
+    request_forwarded_end: bool
+    head_pending: tuple[int, Headers] | None
+    response_started: bool
+    response_chunked: bool
+    response_close: bool
+    done: bool
+    status: int
+    upstream_headers_seen: bool
+    flush_scheduled: bool
+    headers_done: bool
+    end_delivered: bool
+    in_delivery: bool
+    authority: bytes
+    dropped: set[bytes] | None
+    deadline: float
+
     def __init__(self, conn: HttpServerConnection) -> None:
         self.conn = conn
-        self.url = b""
         self.raw_headers: Headers = []
-        self.method = b"GET"
-        self.keep_alive = True
-        self.http10 = False
-        self.expect_continue = False
         self.body: list[bytes] = []
-        self.trailers: Headers | None = None
-        self.request_complete = False
-        self.started = False
-        self.stream: HttpStreamLike | None = None
-        self.info: StreamInfo | None = None
-        self.upstream: UpstreamRequest | None = None
-        self.request_forwarded_end = False
-        self.head_pending: tuple[int, Headers] | None = None
-        self.response_started = False
-        self.response_chunked = False
-        self.response_close = False
-        self.done = False
-        self.status = 0
-        self.upstream_headers_seen = False
-        self.flush_scheduled = False
-        self.headers_done = False
-        self.end_delivered = False
-        self.in_delivery = False
-        self.authority = b""
-        self.dropped: set[bytes] | None = None
-        self.deadline = 0.0
+        # one unpack instead of a constant load per field (one Exchange per request)
+        (self.url, self.method, self.keep_alive, self.http10, self.expect_continue,
+         self.trailers, self.request_complete, self.started, self.stream, self.info,
+         self.upstream, self.request_forwarded_end, self.head_pending, self.response_started,
+         self.response_chunked, self.response_close, self.done, self.status,
+         self.upstream_headers_seen, self.flush_scheduled, self.headers_done,
+         self.end_delivered, self.in_delivery, self.authority, self.dropped,
+         self.deadline) = _EXCHANGE_START
 
     # ----------------------------------------------------------- request (client → us)
     def special_header(self, name: bytes, value: bytes) -> None:
