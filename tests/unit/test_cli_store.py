@@ -159,3 +159,14 @@ def test_every_command_has_help_with_an_example(cli_process) -> None:
 def test_version(cli) -> None:
     result = cli("version", "-o", "json")
     assert json.loads(result.out)["wasmetool"]
+
+
+def test_run_refuses_a_file_that_is_not_wasm(cli_process, tmp_path: Path) -> None:
+    text = tmp_path / "filter.wat"
+    text.write_text("(module)")
+    result = cli_process("run", str(text), "--listen", "127.0.0.1:0", "--admin", "off")
+    assert result.code == 1
+    assert result.err.strip() == (
+        f"error: {text} is not a WebAssembly module (no \\0asm magic) "
+        "(pass the compiled .wasm file, not source or text)"
+    )

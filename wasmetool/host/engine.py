@@ -21,6 +21,7 @@ import wasmtime
 
 from wasmetool import paths
 from wasmetool.errors import WasmetoolError
+from wasmetool.module_info import WASM_MAGIC
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,9 @@ def load_module(code: bytes, source: str = "<inline>") -> tuple[wasmtime.Module,
                 return mod, sha, True
             except Exception as e:  # noqa: BLE001 - a stale/corrupt entry is just recompiled
                 log.debug("compiled cache entry %s unusable (%s); recompiling", path, e)
+        if code[:4] != WASM_MAGIC:  # wasmtime would also take WAT text; Envoy does not
+            raise WasmetoolError(f"{source} is not a WebAssembly module (no \\0asm magic)",
+                                 "pass the compiled .wasm file, not source or text")
         try:
             mod = wasmtime.Module(eng, code)
         except wasmtime.WasmtimeError as e:
