@@ -66,12 +66,6 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> None:
     subprocess.run([*CLI, *args], check=True, capture_output=True, env=env)
 
 
-def commit(store: Store, manifest: bytes, config: bytes, wasm: bytes, ref: str) -> None:
-    store.put_blob(config, "application/vnd.module.wasm.config.v1+json")
-    store.put_blob(wasm, "application/vnd.module.wasm.content.layer.v1+wasm")
-    store.tag(ref, store.put_manifest(manifest, "application/vnd.oci.image.manifest.v1+json"))
-
-
 def curl_push(base: str, repo: str, path: Path, digest: str) -> None:
     out = subprocess.run(
         ["curl", "-sS", "-o", "/dev/null", "-D", "-", "-X", "POST", f"{base}/v2/{repo}/blobs/uploads/"],
@@ -131,16 +125,6 @@ def main() -> int:
                 env = dict(os.environ, WASMETOOL_HOME=str(work / f"cli-home-{counter}"))
                 pull_cli.append(timed(run_cli, "pull", target, env=env))
 
-            # How much of a pull is the store's own commit — the same calls pull makes:
-            # both blobs, the manifest and the index entry, each an atomic fsync'd
-            # write with its digest checked — which curl -o does not do.
-            image = store.resolve(src)
-            config = store.read_blob(image.config_descriptor.digest)
-            store_write = []
-            for i in range(args.repeat):
-                scratch = Store(work / f"write-store-{size}-{i}")
-                store_write.append(timed(commit, scratch, image.raw_manifest, config, wasm, src))
-
             repush_target = f"{registry.host}/bench/push-{counter}:v1"
             uploads_before = registry.blob_uploads()
             repush = []
@@ -153,7 +137,7 @@ def main() -> int:
                 timed(run_cli, "push", src, repush_target) for _ in range(3))
             last_uploaded = result.uploaded
             rows.append((label, push_lib, push_curl, push_cli, pull_lib, pull_curl, pull_cli,
-                         repush, repush_uploads, repush_cli, last_uploaded, store_write))
+                         repush, repush_uploads, repush_cli, last_uploaded))
     finally:
         registry.stop()
 
@@ -164,16 +148,13 @@ def main() -> int:
           f"{'CLI process':>12}")
     ok = True
     for (label, push_lib, push_curl, push_cli, pull_lib, pull_curl, pull_cli,
-         repush, repush_uploads, repush_cli, last_uploaded, store_write) in rows:
+         repush, repush_uploads, repush_cli, last_uploaded) in rows:
         for op, lib, curl, cli in (("push", push_lib, push_curl, push_cli),
                                    ("pull", pull_lib, pull_curl, pull_cli)):
             ratio = med(lib) / med(curl)
             ok &= ratio <= 1.5
             print(f"{label:<6} {op:<5} {med(lib):>9.3f}s {med(curl):>7.3f}s {ratio:>5.2f}x "
                   f"{'<=1.5x':>8} {med(cli):>11.3f}s")
-        without_store = med(pull_lib) - med(store_write)
-        print(f"{label:<6} pull without the store commit ({med(store_write):.3f}s, 4 fsync'd writes): "
-              f"{without_store:.3f}s = {without_store / med(pull_curl):.2f}x curl")
         print(f"{label:<6} re-push {med(repush):>7.3f}s, blob uploads: {repush_uploads} "
               f"(target 0 and <=0.2s); CLI process {repush_cli:.3f}s")
         ok &= repush_uploads == 0 and last_uploaded == 0 and med(repush) <= 0.2

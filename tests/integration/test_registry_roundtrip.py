@@ -149,6 +149,7 @@ def test_tampered_blob_is_refused_and_store_unchanged(cli, registry: RegistrySer
         assert "does not match its digest" in result.err and "nothing was stored" in result.err
         assert "Traceback" not in result.err
         assert _store_files() == before
+        assert list((paths.store_dir() / ".tmp").iterdir()) == []  # no ingest file left
     finally:
         blob.write_bytes(original)
     assert cli("pull", ref).code == 0

@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import urlencode, urljoin
 
 import requests
@@ -542,10 +542,13 @@ class RegistryClient:
                             repository, push=True)
 
     def get_blob(self, repository: str, digest: str, size: int, scope: str,
-                 progress: ProgressCallback | None = None) -> bytes:
+                 progress: ProgressCallback | None = None,
+                 sink: BinaryIO | None = None) -> bytes:
         """Download a blob and check it against its digest before returning it.
 
-        A connection dropped mid-body is retried from the start, with backoff.
+        ``sink`` also receives the bytes as they arrive (the store's ingest file),
+        so writing to disk overlaps the transfer. A connection dropped mid-body is
+        retried from the start, with backoff.
         """
         # Preallocated: growing a bytearray chunk by chunk re-copies large blobs.
         buffer = bytearray(size)
@@ -556,6 +559,9 @@ class RegistryClient:
                                     stream=True)
             hasher = hashlib.sha256()
             received = 0
+            if sink is not None:
+                sink.seek(0)
+                sink.truncate()
             try:
                 if response.status_code != 200:
                     raise self.fail(response, f"blob {digest[:19]} of {repository}", repository)
@@ -570,6 +576,8 @@ class RegistryClient:
                     view[received:end] = chunk
                     received = end
                     hasher.update(chunk)
+                    if sink is not None:
+                        sink.write(chunk)
                     if progress:
                         progress(len(chunk))
             except (requests.exceptions.ConnectionError,

@@ -69,7 +69,8 @@ def pull_image(store: Store, ref: Reference | str, *, username: str | None = Non
     reference = ref if isinstance(ref, Reference) else parse_reference(ref)
     scope = repository_scope(reference.repository, push=False)
     with open_client(reference.registry, username=username, password=password,
-                     transport=transport) as client, transfer_progress(progress) as bars:
+                     transport=transport) as client, transfer_progress(progress) as bars, \
+            store.ingest() as ingest:
         raw, media_type, digest = client.get_manifest(
             reference.repository, reference.digest or reference.tag or "latest", scope)
         manifest = _parse_manifest(raw, media_type, reference)
@@ -89,26 +90,31 @@ def pull_image(store: Store, ref: Reference | str, *, username: str | None = Non
 
         def download(desc: Descriptor) -> bytes:
             return client.get_blob(reference.repository, desc.digest, desc.size, scope,
-                                   progress=bars.task(f"pull {desc.digest[7:19]}", desc.size))
+                                   progress=bars.task(f"pull {desc.digest[7:19]}", desc.size),
+                                   sink=ingest.open(desc.digest))
 
         fetched = dict(zip((d.digest for d in missing), in_parallel(download, missing),
                            strict=True))
         downloaded = client.stats.downloaded
 
-    layer_bytes = fetched[layer.digest] if layer.digest in fetched else store.read_blob(layer.digest)
-    wasm = layer_bytes if layer.media_type == mt.WASM_LAYER else extract_plugin_wasm(layer_bytes)
-    if not wasm.startswith(WASM_MAGIC):
-        raise WasmetoolError(
-            f"{reference.familiar} does not hold a WebAssembly module",
-            "the wasm layer lacks the \\0asm magic; nothing was stored",
-        )
-    # Everything is verified: only now does the store change.
-    for blob_digest, data in fetched.items():
-        store.put_blob(data, children[blob_digest].media_type, expected_digest=blob_digest)
-    descriptor = store.put_manifest(raw, media_type, expected_digest=digest)
-    # name:tag@digest was checked against the digest; keep it under its tag.
-    stored_as = reference.with_tag(reference.tag) if reference.tag and reference.digest else reference
-    store.tag(stored_as, descriptor)
+        layer_bytes = fetched[layer.digest] if layer.digest in fetched else store.read_blob(layer.digest)
+        wasm = layer_bytes if layer.media_type == mt.WASM_LAYER else extract_plugin_wasm(layer_bytes)
+        if not wasm.startswith(WASM_MAGIC):
+            raise WasmetoolError(
+                f"{reference.familiar} does not hold a WebAssembly module",
+                "the wasm layer lacks the \\0asm magic; nothing was stored",
+            )
+        module_sha256 = (layer.hex if layer.media_type == mt.WASM_LAYER
+                         else hashlib.sha256(wasm).hexdigest())
+        # Everything is verified: only now does the store change.
+        for blob_digest in fetched:
+            # client.get_blob hashed each blob against its digest as it arrived and
+            # wrote it to its ingest file: moving that into place is all that is left.
+            ingest.commit(blob_digest)
+        descriptor = store.put_manifest(raw, media_type, expected_digest=digest)
+        # name:tag@digest was checked against the digest; keep it under its tag.
+        stored_as = reference.with_tag(reference.tag) if reference.tag and reference.digest else reference
+        store.tag(stored_as, descriptor)
     return PullResult(ref=stored_as, digest=digest, format=fmt, wasm_digest=layer.digest,
-                      wasm_size=len(wasm), module_sha256=hashlib.sha256(wasm).hexdigest(),
+                      wasm_size=len(wasm), module_sha256=module_sha256,
                       downloaded=downloaded, reused=reused)

@@ -12,13 +12,15 @@ happen under an exclusive flock, read-modify-write, so concurrent processes
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Iterable
+import tempfile
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from wasmetool import paths
 from wasmetool.errors import WasmetoolError
@@ -65,6 +67,40 @@ def wasme_manifest(config: Descriptor, wasm: Descriptor, runtime: RuntimeConfig)
         },
     }
     return json.dumps(manifest, separators=(",", ":")).encode()
+
+
+class Ingest:
+    """Blobs being received straight into the store's temporary directory.
+
+    Each is written while it downloads (overlapping disk and network) and becomes
+    visible only by ``commit`` — a rename into blobs/ — once the caller has checked
+    it against its digest. Whatever is not committed is deleted on close.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._files: dict[str, tuple[str, BinaryIO]] = {}
+
+    def open(self, digest: str) -> BinaryIO:
+        check_digest(digest)
+        fd, name = tempfile.mkstemp(prefix=".ingest-", dir=self.store.tmp)
+        handle = os.fdopen(fd, "wb")
+        self._files[digest] = (name, handle)
+        return handle
+
+    def commit(self, digest: str) -> None:
+        """Move a fully received, already verified blob into place."""
+        name, handle = self._files.pop(digest)
+        handle.close()
+        os.chmod(name, 0o644)
+        os.replace(name, self.store.blob_path(digest))
+
+    def close(self) -> None:
+        for name, handle in self._files.values():
+            handle.close()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(name)
+        self._files.clear()
 
 
 class Store:
@@ -138,6 +174,15 @@ class Store:
         if not path.is_file():
             atomic_write(path, data, self.tmp, durable=False)
         return Descriptor(media_type, digest, len(data))
+
+    @contextlib.contextmanager
+    def ingest(self) -> Iterator[Ingest]:
+        """Receive blobs into temporary files; see :class:`Ingest`."""
+        ingest = Ingest(self)
+        try:
+            yield ingest
+        finally:
+            ingest.close()
 
     def read_blob(self, digest: str) -> bytes:
         path = self.blob_path(digest)
