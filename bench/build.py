@@ -16,7 +16,7 @@ rust, cpp), in a fresh WASMETOOL_HOME:
           ratio = tool / direct (target <= 1.1); extra = tool - direct in seconds.
 * validate - the share of `tool` spent checking the module (wasmetool.module_info.proxy_abi_version:
           wasm validation + ABI marker, no code generation);
-* inspect - for comparison, wasmetool.module_info.inspect_module (`build precompiled`),
+* inspect - for comparison, wasmetool.module_info.inspect_module (a full compile, as `inspect` does),
           which compiles the module with wasmtime.
 
 Usage: .venv/bin/python bench/build.py [--repeat N] [LANGUAGE ...]
@@ -154,8 +154,8 @@ def main() -> None:
     print("start-up); direct: the builder's compiler commands run by hand after a one-line source")
     print("edit (warm compiler caches); tool: wasmetool build after another one-line edit;")
     print("ratio = tool / direct (target <= 1.1); extra = tool - direct;")
-    print("validate: the build's module check (part of tool); inspect: inspect_module, which")
-    print("`build precompiled` uses (wasmtime compile), shown for comparison, not part of tool.")
+    print("validate: the build's module check (part of tool); inspect: inspect_module (a full")
+    print("wasmtime compile, as `inspect` does), shown for comparison, not part of tool.")
     for r in rows:
         for command in r["commands"]:
             print(f"  {r['language']}: {command}")
