@@ -38,31 +38,8 @@ WASMETOOL = [str(BIN / "wasmetool")] if (BIN / "wasmetool").exists() else [
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 # The filter of envoy_probe.md: on response headers, add "hello: world" (ABI 0.2.1).
-FILTER_WAT = r"""
-(module
-  (import "env" "proxy_add_header_map_value" (func $add (param i32 i32 i32 i32 i32) (result i32)))
-  (memory (export "memory") 2)
-  (global $heap (mut i32) (i32.const 4096))
-  (data (i32.const 16) "hello")
-  (data (i32.const 32) "world")
-  (func (export "proxy_abi_version_0_2_1"))
-  (func (export "proxy_on_memory_allocate") (param $size i32) (result i32)
-    (local $p i32)
-    (local.set $p (global.get $heap))
-    (global.set $heap (i32.and (i32.add (i32.add (local.get $p) (local.get $size)) (i32.const 7))
-                               (i32.const -8)))
-    (local.get $p))
-  (func (export "proxy_on_vm_start") (param i32 i32) (result i32) (i32.const 1))
-  (func (export "proxy_on_configure") (param i32 i32) (result i32) (i32.const 1))
-  (func (export "proxy_on_context_create") (param i32 i32))
-  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32) (i32.const 0))
-  (func (export "proxy_on_response_headers") (param i32 i32 i32) (result i32)
-    (drop (call $add (i32.const 2) (i32.const 16) (i32.const 5) (i32.const 32) (i32.const 5)))
-    (i32.const 0))
-  (func (export "proxy_on_done") (param i32) (result i32) (i32.const 1))
-  (func (export "proxy_on_log") (param i32))
-  (func (export "proxy_on_delete") (param i32)))
-"""
+# It is the README's example filter, so the bench measures what a user runs first.
+FILTER_WAT_PATH = Path(__file__).resolve().parent.parent / "examples" / "hello.wat"
 
 
 def free_port() -> int:
@@ -268,7 +245,7 @@ def main() -> int:
 
     workdir = Path(tempfile.mkdtemp(prefix="wasmetool-bench-"))
     wasm = workdir / "filter.wasm"
-    wasm.write_bytes(wasmtime.wat2wasm(FILTER_WAT))
+    wasm.write_bytes(wasmtime.wat2wasm(FILTER_WAT_PATH.read_text()))
     home = workdir / "home"
     procs: list[Proc] = []
     try:
