@@ -86,7 +86,7 @@ def edit(source: Path, marker: str) -> None:
 
 
 def bench_language(language: str, workdir: Path, repeat: int) -> dict[str, object] | None:
-    from wasmetool.build.base import get_builder
+    from wasmetool.builder.base import get_builder
     from wasmetool.module_info import inspect_module
     from wasmetool.module_info import proxy_abi_version as built_module_abi
 

@@ -20,7 +20,7 @@ import time
 CHILD = r"""
 import json, sys, time
 t0 = time.perf_counter()
-from wasmetool.host.testing import HttpEmulator
+from wasmetool.testing import HttpEmulator
 from wasmetool.host.config import PluginConfig, VmConfig
 code = open(sys.argv[1], "rb").read()
 t1 = time.perf_counter()

@@ -14,7 +14,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from wasmetool.build.base import LANGUAGES
+from wasmetool.builder.base import LANGUAGES
 from wasmetool.cli.output import check_output, human_size, output_option, print_json
 
 PROJECT_COMMAND = "project"  # hidden: `wasmetool build [SRC]` is routed here
@@ -60,7 +60,7 @@ def build_precompiled(
 
     Example: wasmetool build precompiled ./filter.wasm -t me/filter:v1 --root-id my_root
     """
-    from wasmetool.build.precompiled import read_file, store_module
+    from wasmetool.builder.precompiled import read_file, store_module
 
     check_output(output)
     wasm = read_file(wasm_file, "module")
@@ -100,7 +100,7 @@ def _split_output(output: str, out: Path | None) -> tuple[str, Path | None]:
 
 def _compile(language: str | None, src: Path, tag: str, toolchain: str, config: Path | None,
              output: str, out: Path | None, no_cache: bool) -> None:
-    from wasmetool.build.pipeline import BuildRequest, run_build
+    from wasmetool.builder.pipeline import BuildRequest, run_build
 
     fmt, out = _split_output(output, out)
     result = run_build(BuildRequest(src=src, tag=tag, language=language, toolchain=toolchain,

@@ -111,7 +111,7 @@ def register(app: typer.Typer) -> None:
             plugin_from_flags,
             read_flag_value,
         )
-        from wasmetool.host.server.app import RunOptions, RunServer
+        from wasmetool.proxy.app import RunOptions, RunServer
 
         if log_level.lower() not in LEVELS:
             raise WasmetoolError(f"--log-level {log_level!r} is not a level",

@@ -148,7 +148,7 @@ def inspect_target(
 
     Example: wasmetool inspect me/filter:v1 -o json
     """
-    from wasmetool.build.precompiled import read_file
+    from wasmetool.builder.precompiled import read_file
     from wasmetool.module_info import inspect_module
     from wasmetool.oci.descriptor import sha256_digest
     from wasmetool.store import Store

@@ -15,8 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from wasmetool.build.base import DEFAULT_ROOT_ID, LANGUAGES, canonical_language
-from wasmetool.build.project import ProjectFile
+from wasmetool.builder.base import DEFAULT_ROOT_ID, LANGUAGES, canonical_language
+from wasmetool.builder.project import ProjectFile
 from wasmetool.errors import WasmetoolError
 from wasmetool.scaffold import platforms
 from wasmetool.scaffold.render import (

@@ -1,6 +1,6 @@
 """Copy a language template into a new project directory, safely.
 
-Rules (shared with the template authors, see wasmetool/build/base.py):
+Rules (shared with the template authors, see wasmetool/builder/base.py):
 ``{{NAME}}`` and ``{{ROOT_ID}}`` are replaced in text files (UTF-8 without NUL
 bytes) and in file names; every other byte is copied as it is. Every rendered
 path is checked before anything is written: it must be relative, without ``..``,
@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from wasmetool.build.base import IGNORED_DIRS
+from wasmetool.builder.base import IGNORED_DIRS
 from wasmetool.errors import WasmetoolError
 
 TEMPLATES_ROOT = Path(__file__).resolve().parent.parent / "templates"

@@ -7,7 +7,7 @@ from wat import ADD_HEADER, build
 
 from wasmetool.host import abi
 from wasmetool.host.config import PluginConfig, VmConfig
-from wasmetool.host.testing import HttpEmulator
+from wasmetool.testing import HttpEmulator
 
 REQ = {":method": "POST", ":path": "/", ":authority": "example.com", ":scheme": "http"}
 

@@ -6,7 +6,7 @@ from wat import build
 
 from wasmetool.host import abi, pairs
 from wasmetool.host.config import PluginConfig, VmConfig
-from wasmetool.host.testing import HttpEmulator
+from wasmetool.testing import HttpEmulator
 
 REQ = {":method": "GET", ":path": "/", ":authority": "example.com"}
 CALL_HEADERS = pairs.encode([(b":method", b"GET"), (b":path", b"/check"), (b":authority", b"auth")])

@@ -6,7 +6,7 @@ import pytest
 from wat import ADD_HEADER, build
 
 from wasmetool.host import abi, pairs
-from wasmetool.host.testing import HttpEmulator
+from wasmetool.testing import HttpEmulator
 
 REQ = {":method": "GET", ":path": "/x?q=1", ":authority": "example.com", ":scheme": "http",
        "x-a": "old", "x-b": "gone", "x-c": "copy-me"}

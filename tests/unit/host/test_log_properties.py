@@ -7,7 +7,7 @@ from __future__ import annotations
 from wat import build
 
 from wasmetool.host.stream_info import StreamInfo
-from wasmetool.host.testing import HttpEmulator
+from wasmetool.testing import HttpEmulator
 
 REQ = {":method": "GET", ":path": "/", ":authority": "example.com"}
 PATHS = ["xds\0route_name", "xds\0filter_chain_name", "upstream\0num_endpoints",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from wat import build
 
 from wasmetool.host import abi
-from wasmetool.host.testing import HttpEmulator, RootEmulator, TcpEmulator
+from wasmetool.testing import HttpEmulator, RootEmulator, TcpEmulator
 
 REQ = {":method": "GET", ":path": "/", ":authority": "example.com"}
 

@@ -11,7 +11,7 @@ from wat import build, module
 from wasmetool.errors import WasmetoolError
 from wasmetool.host import abi, engine
 from wasmetool.host.config import Limits
-from wasmetool.host.testing import HttpEmulator, TcpEmulator
+from wasmetool.testing import HttpEmulator, TcpEmulator
 
 REQ = {":method": "GET", ":path": "/p?x=1", ":authority": "example.com", ":scheme": "http"}
 

@@ -4,7 +4,7 @@ headers, kept when the upstream sent one, visible in the stream's map by on_log)
 from __future__ import annotations
 
 from wasmetool.host import abi
-from wasmetool.host.server.date_header import date_line, http_date
+from wasmetool.proxy.date_header import date_line, http_date
 
 
 class Stream:

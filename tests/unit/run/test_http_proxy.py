@@ -20,12 +20,12 @@ import pytest
 
 from wasmetool.host.dispatch import HttpCallResponse
 from wasmetool.host.plugin_file import parse_http_url
-from wasmetool.host.server.app import new_event_loop
-from wasmetool.host.server.dispatcher import AsyncioDispatcher
-from wasmetool.host.server.echo import EchoUpstream
-from wasmetool.host.server.http import HttpProxyServer, PassthroughStream
-from wasmetool.host.server.stats import ServerStats
-from wasmetool.host.server.upstream import UpstreamPool
+from wasmetool.proxy.app import new_event_loop
+from wasmetool.proxy.dispatcher import AsyncioDispatcher
+from wasmetool.proxy.echo import EchoUpstream
+from wasmetool.proxy.http import HttpProxyServer, PassthroughStream
+from wasmetool.proxy.stats import ServerStats
+from wasmetool.proxy.upstream import UpstreamPool
 
 
 class LoopThread:
@@ -370,7 +370,7 @@ def test_client_half_close_still_gets_its_answer(loop_thread: LoopThread) -> Non
 
 def test_route_timeout_answers_504(loop_thread: LoopThread,
                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    import wasmetool.host.server.http as http_module
+    import wasmetool.proxy.http as http_module
 
     monkeypatch.setattr(http_module, "ROUTE_TIMEOUT_S", 0.3)
 

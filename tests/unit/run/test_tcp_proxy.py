@@ -13,9 +13,9 @@ import struct
 from typing import Any
 
 from wasmetool.host.plugin_file import parse_tcp_address
-from wasmetool.host.server.stats import ServerStats
-from wasmetool.host.server.tcp import TcpProxyServer
 from wasmetool.host.stream_info import StreamInfo
+from wasmetool.proxy.stats import ServerStats
+from wasmetool.proxy.tcp import TcpProxyServer
 
 
 class Recorder:

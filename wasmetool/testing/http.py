@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from wasmetool.host.stream_info import StreamInfo
-from wasmetool.host.testing.root import HeaderInput, Headers, HostEmulator, _b, to_headers
+from wasmetool.testing.root import HeaderInput, Headers, HostEmulator, _b, to_headers
 
 
 class Exchange:

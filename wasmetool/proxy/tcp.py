@@ -14,8 +14,8 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from wasmetool.host.plugin_file import HttpTarget
-from wasmetool.host.server.stats import ServerStats
 from wasmetool.host.stream_info import StreamInfo
+from wasmetool.proxy.stats import ServerStats
 
 log = logging.getLogger(__name__)
 _connection_ids = itertools.count(1)

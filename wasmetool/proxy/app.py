@@ -16,7 +16,7 @@ from typing import Any, TextIO
 from wasmetool.errors import WasmetoolError
 from wasmetool.host.config import Cluster, Limits, PluginConfig
 from wasmetool.host.plugin_file import parse_http_url, parse_tcp_address
-from wasmetool.host.server.stats import ServerStats
+from wasmetool.proxy.stats import ServerStats
 
 LOG_LEVELS = ("trace", "debug", "info", "warn", "error", "critical")
 DEFAULT_ADMIN = ("127.0.0.1", 9901)
@@ -81,7 +81,7 @@ class RunServer:
 
     # ----------------------------------------------------------------- setup
     def _pools(self) -> dict[str, Any]:
-        from wasmetool.host.server.upstream import UpstreamPool
+        from wasmetool.proxy.upstream import UpstreamPool
 
         pools: dict[str, Any] = {}
         for cluster in self.options.clusters:
@@ -115,7 +115,7 @@ class RunServer:
             raise WasmetoolError(f"cannot listen on {where}: {exc}") from None
 
     async def _setup(self) -> None:
-        from wasmetool.host.server.dispatcher import AsyncioDispatcher
+        from wasmetool.proxy.dispatcher import AsyncioDispatcher
 
         options = self.options
         pools = self._pools()
@@ -150,11 +150,11 @@ class RunServer:
         server = self.main_server
         network = host is not None and host.has_network_filters()
         if self.options.tcp:
-            from wasmetool.host.server.tcp import PassthroughConnection
+            from wasmetool.proxy.tcp import PassthroughConnection
 
             server.connection_factory = host.new_connection if network else PassthroughConnection
             return
-        from wasmetool.host.server.http import PassthroughStream
+        from wasmetool.proxy.http import PassthroughStream
 
         if network:   # network filters in front of the HTTP proxy, as before Envoy's HCM
             server.connection_factory = host.new_connection
@@ -166,7 +166,7 @@ class RunServer:
     async def _listen_main(self) -> str:
         options = self.options
         if options.tcp:
-            from wasmetool.host.server.tcp import TcpProxyServer
+            from wasmetool.proxy.tcp import TcpProxyServer
 
             if options.upstream is None:
                 raise WasmetoolError("--tcp needs an upstream",
@@ -174,9 +174,9 @@ class RunServer:
             target = parse_tcp_address(options.upstream, "--upstream")
             server: Any = TcpProxyServer(self.loop, _unset_factory, target, self.stats)
         else:
-            from wasmetool.host.server.echo import EchoUpstream
-            from wasmetool.host.server.http import HttpProxyServer
-            from wasmetool.host.server.upstream import UpstreamPool
+            from wasmetool.proxy.echo import EchoUpstream
+            from wasmetool.proxy.http import HttpProxyServer
+            from wasmetool.proxy.upstream import UpstreamPool
 
             if options.upstream is None:
                 upstream: Any = EchoUpstream(self.loop, self.stats)
@@ -192,7 +192,7 @@ class RunServer:
         return self.addresses["listen"]
 
     async def _listen_admin(self) -> str | None:
-        from wasmetool.host.server.admin import AdminServer
+        from wasmetool.proxy.admin import AdminServer
 
         if self.options.admin is None:
             return None

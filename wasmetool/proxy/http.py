@@ -21,8 +21,9 @@ from typing import Any, Protocol
 
 import httptools
 
-from wasmetool.host.server.date_header import date_line
-from wasmetool.host.server.http1 import (
+from wasmetool.host.stream_info import StreamInfo
+from wasmetool.proxy.date_header import date_line
+from wasmetool.proxy.http1 import (
     HOP_BY_HOP,
     NO_BODY_STATUSES,
     HeaderInjection,
@@ -31,9 +32,8 @@ from wasmetool.host.server.http1 import (
     status_line,
     trailer_block,
 )
-from wasmetool.host.server.stats import ServerStats
-from wasmetool.host.server.upstream import Headers, UpstreamRequest, UpstreamSink
-from wasmetool.host.stream_info import StreamInfo
+from wasmetool.proxy.stats import ServerStats
+from wasmetool.proxy.upstream import Headers, UpstreamRequest, UpstreamSink
 
 log = logging.getLogger(__name__)
 

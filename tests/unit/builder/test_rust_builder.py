@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from wasmetool.build import rust
-from wasmetool.build.base import CONTAINER_OUT, ContainerSpec
-from wasmetool.build.rust import RustBuilder, RustRoute, crate_lib_name
+from wasmetool.builder import rust
+from wasmetool.builder.base import CONTAINER_OUT, ContainerSpec
+from wasmetool.builder.rust import RustBuilder, RustRoute, crate_lib_name
 from wasmetool.errors import WasmetoolError
 
 CDYLIB_TOML = """\

@@ -9,12 +9,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from wasmetool.build.base import BuildFailed
+from wasmetool.builder.base import BuildFailed
 from wasmetool.errors import WasmetoolError
 
 
 class SubprocessRunner:
-    """The framework's :class:`~wasmetool.build.base.CommandRunner`.
+    """The framework's :class:`~wasmetool.builder.base.CommandRunner`.
 
     stdout and stderr of the command are merged and written to ``sink``
     (stderr by default, so ``-o json`` on stdout stays clean). With

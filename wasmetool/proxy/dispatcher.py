@@ -9,8 +9,8 @@ from collections.abc import Callable
 from typing import Protocol
 
 from wasmetool.host.dispatch import HttpCallResponse
-from wasmetool.host.server.stats import ServerStats
-from wasmetool.host.server.upstream import Headers, UpstreamRequest, UpstreamSink
+from wasmetool.proxy.stats import ServerStats
+from wasmetool.proxy.upstream import Headers, UpstreamRequest, UpstreamSink
 
 log = logging.getLogger(__name__)
 

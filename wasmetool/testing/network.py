@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from wasmetool.host.stream_info import StreamInfo
-from wasmetool.host.testing.root import HostEmulator, _b
+from wasmetool.testing.root import HostEmulator, _b
 
 
 class TcpSession:

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wasmetool import paths
-from wasmetool.build import container
-from wasmetool.build.base import LanguageBuilder, canonical_language, get_builder
-from wasmetool.build.cache import BuildCache, compute_key, new_entry
-from wasmetool.build.project import read_project_file
-from wasmetool.build.runner import SubprocessRunner
+from wasmetool.builder import container
+from wasmetool.builder.base import LanguageBuilder, canonical_language, get_builder
+from wasmetool.builder.cache import BuildCache, compute_key, new_entry
+from wasmetool.builder.project import read_project_file
+from wasmetool.builder.runner import SubprocessRunner
 from wasmetool.errors import WasmetoolError
 from wasmetool.store import Image
 
@@ -99,7 +99,7 @@ def run_build(request: BuildRequest, progress: bool | None = None,
 
     ``builder`` replaces the registry's builder for the language (library use, tests).
     """
-    from wasmetool.build.precompiled import load_runtime_config
+    from wasmetool.builder.precompiled import load_runtime_config
     from wasmetool.module_info import proxy_abi_version as built_module_abi
     from wasmetool.oci.reference import parse_reference
     from wasmetool.store import Store

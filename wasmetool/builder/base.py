@@ -3,14 +3,14 @@
 A builder knows how to compile one language's filter project into a single
 proxy-wasm module, either with compilers installed on this machine
 (:meth:`LanguageBuilder.build_local`) or inside an official upstream image
-(:meth:`LanguageBuilder.container_spec`, run by ``wasmetool.build.container``).
+(:meth:`LanguageBuilder.container_spec`, run by ``wasmetool.builder.container``).
 Everything else - choosing the route, the build cache, validating the module,
 storing it with its runtime-config, progress and output - is done once, by the
-framework in ``wasmetool.build.pipeline``; builders stay small.
+framework in ``wasmetool.builder.pipeline``; builders stay small.
 
 Registry conventions (``LANGUAGES`` below):
 
-* a language ``NAME`` lives in the module ``wasmetool.build.NAME`` which defines
+* a language ``NAME`` lives in the module ``wasmetool.builder.NAME`` which defines
   the class named in ``LANGUAGES`` (``<Name>Builder``: ``RustBuilder``,
   ``CppBuilder``, ``TinyGoBuilder``, ``AssemblyScriptBuilder``); the class takes
   no constructor arguments;
@@ -152,11 +152,11 @@ class LanguageEntry:
 LANGUAGES: dict[str, LanguageEntry] = {
     entry.name: entry
     for entry in (
-        LanguageEntry("cpp", "wasmetool.build.cpp", "CppBuilder", ("c++",), "C++"),
-        LanguageEntry("rust", "wasmetool.build.rust", "RustBuilder", (), "Rust"),
-        LanguageEntry("assemblyscript", "wasmetool.build.assemblyscript",
+        LanguageEntry("cpp", "wasmetool.builder.cpp", "CppBuilder", ("c++",), "C++"),
+        LanguageEntry("rust", "wasmetool.builder.rust", "RustBuilder", (), "Rust"),
+        LanguageEntry("assemblyscript", "wasmetool.builder.assemblyscript",
                       "AssemblyScriptBuilder", ("as",), "AssemblyScript"),
-        LanguageEntry("tinygo", "wasmetool.build.tinygo", "TinyGoBuilder", ("go",),
+        LanguageEntry("tinygo", "wasmetool.builder.tinygo", "TinyGoBuilder", ("go",),
                       "Go (upstream Go, GOOS=wasip1)"),
     )
 }

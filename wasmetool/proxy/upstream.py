@@ -16,8 +16,8 @@ from typing import Protocol
 import httptools
 
 from wasmetool.host.plugin_file import HttpTarget
-from wasmetool.host.server.http1 import HOP_BY_HOP, STATUS_BYTES, HeaderInjection, chunk
-from wasmetool.host.server.stats import ServerStats
+from wasmetool.proxy.http1 import HOP_BY_HOP, STATUS_BYTES, HeaderInjection, chunk
+from wasmetool.proxy.stats import ServerStats
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +162,7 @@ class UpstreamConnection(asyncio.Protocol):
 
     def send_trailers(self, trailers: Headers) -> None:
         if self.chunked:
-            from wasmetool.host.server.http1 import trailer_block
+            from wasmetool.proxy.http1 import trailer_block
 
             self._write(trailer_block(trailers))
         self.request_done = True

@@ -13,7 +13,7 @@ import os
 from functools import cached_property
 from pathlib import Path
 
-from wasmetool.build.base import (
+from wasmetool.builder.base import (
     CONTAINER_OUT,
     CONTAINER_SRC,
     CommandRunner,
@@ -124,5 +124,5 @@ class AssemblyScriptBuilder:
                 (volume_name("npm-cache"), "/cache/npm", False),
             ],
             output=output,
-            labels={"org.wasmetool.build": "assemblyscript"},
+            labels={"org.wasmetool.builder": "assemblyscript"},
         )

@@ -15,7 +15,7 @@ import sys
 from functools import cached_property
 from pathlib import Path
 
-from wasmetool.build.base import (
+from wasmetool.builder.base import (
     CONTAINER_OUT,
     CONTAINER_SRC,
     CommandRunner,
@@ -96,5 +96,5 @@ class TinyGoBuilder:
                 (volume_name("go-build"), "/cache/go-build", False),
             ],
             output=output,
-            labels={"org.wasmetool.build": "tinygo"},
+            labels={"org.wasmetool.builder": "tinygo"},
         )

@@ -15,9 +15,9 @@ import asyncio
 import json
 import logging
 
-from wasmetool.host.server.http1 import HOP_BY_HOP, STATUS_BYTES
-from wasmetool.host.server.stats import ServerStats
-from wasmetool.host.server.upstream import Headers, UpstreamSink
+from wasmetool.proxy.http1 import HOP_BY_HOP, STATUS_BYTES
+from wasmetool.proxy.stats import ServerStats
+from wasmetool.proxy.upstream import Headers, UpstreamSink
 
 log = logging.getLogger(__name__)
 ECHO_NAME = "built-in echo"

@@ -1,4 +1,4 @@
-"""Run a :class:`~wasmetool.build.base.ContainerSpec` on a Docker engine (docker SDK).
+"""Run a :class:`~wasmetool.builder.base.ContainerSpec` on a Docker engine (docker SDK).
 
 Needs a reachable Docker engine (``DOCKER_HOST``, or the local socket). Without
 one, every entry point raises one clear :class:`WasmetoolError` - never a stack
@@ -11,8 +11,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from wasmetool.build.base import BuildFailed, ContainerSpec
-from wasmetool.build.runner import SubprocessRunner
+from wasmetool.builder.base import BuildFailed, ContainerSpec
+from wasmetool.builder.runner import SubprocessRunner
 from wasmetool.errors import WasmetoolError
 
 DEFAULT_SOCKET = "/var/run/docker.sock"

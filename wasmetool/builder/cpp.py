@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from wasmetool.build.base import (
+from wasmetool.builder.base import (
     CONTAINER_OUT,
     CONTAINER_SRC,
     CommandRunner,
@@ -36,7 +36,7 @@ from wasmetool.build.base import (
     host_user,
     tool_output,
 )
-from wasmetool.build.toolchain_memo import path_and_tools, remembered
+from wasmetool.builder.toolchain_memo import path_and_tools, remembered
 from wasmetool.errors import WasmetoolError
 
 SOURCE_SUFFIXES = (".cc", ".cpp", ".cxx", ".c")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from wasmetool.build.cpp import CppBuilder
+from wasmetool.builder.cpp import CppBuilder
 
 pytestmark = pytest.mark.integration
 

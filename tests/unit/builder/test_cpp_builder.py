@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from wasmetool.build import cpp
-from wasmetool.build.base import CONTAINER_OUT
-from wasmetool.build.cpp import CppBuilder, CppToolchain
+from wasmetool.builder import cpp
+from wasmetool.builder.base import CONTAINER_OUT
+from wasmetool.builder.cpp import CppBuilder, CppToolchain
 from wasmetool.errors import WasmetoolError
 
 

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from wasmetool import paths
-from wasmetool.build.base import (
+from wasmetool.builder.base import (
     CONTAINER_OUT,
     CONTAINER_SRC,
     BuildFailed,
@@ -44,7 +44,7 @@ from wasmetool.build.base import (
     tool_output,
     volume_name,
 )
-from wasmetool.build.toolchain_memo import path_and_tools, remembered
+from wasmetool.builder.toolchain_memo import path_and_tools, remembered
 from wasmetool.errors import WasmetoolError
 
 TARGETS = ("wasm32-wasip1", "wasm32-wasi")  # preferred first; 1.7x toolchains know only -wasi

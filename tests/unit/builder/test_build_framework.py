@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from wasmetool.build import base, container
-from wasmetool.build.assemblyscript import NODE_IMAGE, AssemblyScriptBuilder
-from wasmetool.build.base import BuildFailed, ContainerSpec, canonical_language, get_builder
-from wasmetool.build.cache import BuildCache, compute_key, new_entry
-from wasmetool.build.pipeline import BuildRequest, choose_route, run_build
-from wasmetool.build.runner import SubprocessRunner
-from wasmetool.build.tinygo import GO_IMAGE, TinyGoBuilder
+from wasmetool.builder import base, container
+from wasmetool.builder.assemblyscript import NODE_IMAGE, AssemblyScriptBuilder
+from wasmetool.builder.base import BuildFailed, ContainerSpec, canonical_language, get_builder
+from wasmetool.builder.cache import BuildCache, compute_key, new_entry
+from wasmetool.builder.pipeline import BuildRequest, choose_route, run_build
+from wasmetool.builder.runner import SubprocessRunner
+from wasmetool.builder.tinygo import GO_IMAGE, TinyGoBuilder
 from wasmetool.errors import WasmetoolError
 
 MODULE_WAT = """(module

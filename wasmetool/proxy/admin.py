@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import httptools
 
-from wasmetool.host.server.http1 import head_bytes, status_line
+from wasmetool.proxy.http1 import head_bytes, status_line
 
 PATHS = "/stats/prometheus, /stats, /ready"
 
