@@ -1,12 +1,16 @@
-"""`wasmetool run` vs Envoy 1.40 (V8) with the same header-adding filter, upstream and load.
+"""`wasmetool run` vs Envoy 1.40 (V8): same filters, same upstream, same load, alternated.
 
-One run measures, for each proxy (alternating, 2 rounds by default):
-requests/s, p50/p99 latency (wrk -t1 -c32 -d5s --latency after a 2 s warm-up) and CPU
-µs per request (utime+stime of the proxy process from /proc); then prints the table,
-the ratios, and the time to ready of `wasmetool run` with a cold and a warm module cache
-(and Envoy's, for reference).
+Four cases: {header filter (examples/hello.wat adds "hello: world"), body-rewriting filter
+(bench/upper_body.wat buffers the response body and upper-cases it)} × {keep-alive, a new
+connection per request (`Connection: close`)}. Each round measures every case on both
+proxies back to back (the order flips every round), with `wrk -t1 -c32 -d5s --latency`
+after a 2 s warm-up: requests/s, p50/p99 latency, and CPU µs per request (utime+stime of
+the proxy process from /proc). It prints every round's raw figures, then per case the
+median and the spread (min-max) of the paired ratios wasmetool/Envoy of the same round,
+then the time to ready of `wasmetool run` with a cold and a warm module cache.
 
-    .venv/bin/python bench/run_vs_envoy.py [--rounds 2] [--duration 5] [--connections 32]
+    .venv/bin/python bench/run_vs_envoy.py [--rounds 3] [--duration 5] [--connections 32]
+        [--cases header-keepalive,body-close,...] [--json out.json] [--starts 0]
 
 Every process is a child of this script and is stopped by PID. Traffic stays on 127.0.0.1.
 """
@@ -37,9 +41,14 @@ WASMETOOL = [str(BIN / "wasmetool")] if (BIN / "wasmetool").exists() else [
     sys.executable, "-m", "wasmetool.cli.main"]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
-# The filter of envoy_probe.md: on response headers, add "hello: world" (ABI 0.2.1).
+# The header filter of envoy_probe.md: on response headers, add "hello: world" (ABI 0.2.1).
 # It is the README's example filter, so the bench measures what a user runs first.
 FILTER_WAT_PATH = Path(__file__).resolve().parent.parent / "examples" / "hello.wat"
+# The body filter: remove content-length, buffer the response body, upper-case it.
+BODY_WAT_PATH = Path(__file__).resolve().parent / "upper_body.wat"
+FILTERS = {"header": FILTER_WAT_PATH, "body": BODY_WAT_PATH}
+CONNECTION_MODES = ("keepalive", "close")
+ALL_CASES = [f"{f}-{c}" for f in FILTERS for c in CONNECTION_MODES]
 
 
 def free_port() -> int:
@@ -139,7 +148,8 @@ def start_envoy(workdir: Path, name: str, upstream: int | None, wasm: Path | Non
     return Proc(name, process, port), time.monotonic() - start
 
 
-def start_wasmetool(workdir: Path, wasm: Path | str, upstream: int, home: Path) -> tuple[Proc, float]:
+def start_wasmetool(workdir: Path, wasm: Path | str, upstream: int, home: Path,
+                    name: str = "wasmetool run") -> tuple[Proc, float]:
     port = free_port()
     env = dict(os.environ, WASMETOOL_HOME=str(home))
     log = open(workdir / "wasmetool.log", "ab")  # noqa: SIM115 - the child keeps it
@@ -155,21 +165,26 @@ def start_wasmetool(workdir: Path, wasm: Path | str, upstream: int, home: Path) 
     if "listening on" not in line:
         process.kill()
         raise RuntimeError(f"wasmetool run did not start: {line!r}; see {workdir}/wasmetool.log")
-    return Proc("wasmetool run", process, port), ready
+    return Proc(name, process, port), ready
 
 
-def check_filter(port: int) -> None:
+def check_filter(port: int, kind: str) -> None:
+    """The filter really ran: the header filter's header, the body filter's upper case."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as resp:
-        if resp.headers.get("hello") != "world":
+        body = resp.read()
+        if kind == "header" and resp.headers.get("hello") != "world":
             raise RuntimeError(f"port {port}: response lacks 'hello: world' ({dict(resp.headers)})")
+        if kind == "body" and body != b"OK":
+            raise RuntimeError(f"port {port}: body {body!r} was not rewritten to b'OK'")
 
 
 WRK_LATENCY = re.compile(r"^\s*(50|99)%\s+([\d.]+)(us|ms|s)\s*$", re.M)
 
 
-def wrk(port: int, duration: int, connections: int) -> dict[str, float]:
+def wrk(port: int, duration: int, connections: int, close: bool = False) -> dict[str, float]:
+    extra = ["-H", "Connection: close"] if close else []
     out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency",
-                          f"http://127.0.0.1:{port}/"], capture_output=True, text=True,
+                          *extra, f"http://127.0.0.1:{port}/"], capture_output=True, text=True,
                          check=True).stdout
     scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}
     result = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
@@ -184,11 +199,12 @@ def wrk(port: int, duration: int, connections: int) -> dict[str, float]:
     return result
 
 
-def measure(proc: Proc, duration: int, connections: int, warmup: int) -> dict[str, float]:
-    wrk(proc.port, warmup, connections)
+def measure(proc: Proc, duration: int, connections: int, warmup: int,
+            close: bool = False) -> dict[str, float]:
+    wrk(proc.port, warmup, connections, close)
     pid = proc.process.pid
     cpu0 = cpu_seconds(pid)
-    result = wrk(proc.port, duration, connections)
+    result = wrk(proc.port, duration, connections, close)
     cpu = cpu_seconds(pid) - cpu0
     result["cpu_pct"] = 100.0 * cpu / duration
     result["cpu_us"] = 1e6 * cpu / max(result["requests"], 1.0)
@@ -229,74 +245,118 @@ def go_start_times(workdir: Path, upstream: int, samples: int) -> None:
           f"{statistics.median(warm) * 1000:7.0f} ms")
 
 
+def spread(values: list[float]) -> str:
+    """median [min-max] of the values."""
+    return (f"{statistics.median(values):.2f}x [{min(values):.2f}-{max(values):.2f}]"
+            if values else "-")
+
+
+def summarize(rows: list[dict[str, Any]], cases: list[str]) -> list[dict[str, Any]]:
+    """Per case: medians of each proxy's figures and the paired ratios of each round."""
+    out = []
+    for case in cases:
+        ours = {r["round"]: r for r in rows if r["case"] == case and r["proxy"] == "wasmetool"}
+        envoy = {r["round"]: r for r in rows if r["case"] == case and r["proxy"] == "envoy"}
+        rounds = sorted(set(ours) & set(envoy))
+        if not rounds:
+            continue
+        entry: dict[str, Any] = {"case": case, "rounds": len(rounds)}
+        for key in ("rps", "p50", "p99", "cpu_us"):
+            entry[f"wasmetool_{key}"] = statistics.median(ours[n][key] for n in rounds)
+            entry[f"envoy_{key}"] = statistics.median(envoy[n][key] for n in rounds)
+            entry[f"ratios_{key}"] = [ours[n][key] / envoy[n][key] if envoy[n][key] else 0.0
+                                      for n in rounds]
+        out.append(entry)
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--cases", default=",".join(ALL_CASES),
+                        help=f"comma-separated subset of {','.join(ALL_CASES)}")
+    parser.add_argument("--json", type=Path, help="also write every round's figures here")
     parser.add_argument("--starts", type=int, default=3,
                         help="start-time samples per case (0: skip the start-time part)")
     args = parser.parse_args()
+    cases = [c.strip() for c in args.cases.split(",") if c.strip()]
+    unknown = [c for c in cases if c not in ALL_CASES]
+    if unknown or not cases:
+        print(f"error: unknown case {','.join(unknown) or '(none)'} "
+              f"(choose from {','.join(ALL_CASES)})", file=sys.stderr)
+        return 1
     if shutil.which("wrk") is None:
         print("error: wrk is not installed (apt-get install wrk)", file=sys.stderr)
         return 1
     import wasmtime
 
     workdir = Path(tempfile.mkdtemp(prefix="wasmetool-bench-"))
-    wasm = workdir / "filter.wasm"
-    wasm.write_bytes(wasmtime.wat2wasm(FILTER_WAT_PATH.read_text()))
     home = workdir / "home"
+    kinds = sorted({c.split("-")[0] for c in cases}, key=list(FILTERS).index)
+    wasm_files: dict[str, Path] = {}
+    for kind in kinds:
+        wasm_files[kind] = workdir / f"{kind}.wasm"
+        wasm_files[kind].write_bytes(wasmtime.wat2wasm(FILTERS[kind].read_text()))
     procs: list[Proc] = []
     try:
         upstream, _ = start_envoy(workdir, "upstream", None, None)
         procs.append(upstream)
-        envoy, _ = start_envoy(workdir, "envoy", upstream.port, wasm)
-        procs.append(envoy)
-        ours, _ = start_wasmetool(workdir, wasm, upstream.port, home)
-        procs.append(ours)
-        check_filter(envoy.port)
-        check_filter(ours.port)
-        print(f"filter: {wasm.stat().st_size}-byte WAT module adding 'hello: world' to responses; "
-              f"upstream: Envoy direct_response; load: wrk -t1 -c{args.connections} "
-              f"-d{args.duration}s after {args.warmup}s warm-up\n")
-        rows: list[tuple[str, int, dict[str, float]]] = []
-        for round_no in range(1, args.rounds + 1):
-            for proc in (envoy, ours):
-                result = measure(proc, args.duration, args.connections, args.warmup)
-                rows.append((proc.name, round_no, result))
-                print(f"  round {round_no} {proc.name:<14} {result['rps']:>9.0f} req/s  "
-                      f"p50 {result['p50']:.2f} ms  p99 {result['p99']:.2f} ms  "
-                      f"{result['cpu_us']:.1f} µs CPU/req", flush=True)
-        ours.stop()
-        envoy.stop()
-
-        print()
-        header = (f"{'proxy':<14} {'round':>5} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} "
-                  f"{'CPU %':>6} {'µs CPU/req':>10} {'errors':>6}")
+        proxies: dict[str, dict[str, Proc]] = {}
+        for kind in kinds:
+            envoy, _ = start_envoy(workdir, f"envoy-{kind}", upstream.port, wasm_files[kind])
+            procs.append(envoy)
+            ours, _ = start_wasmetool(workdir, wasm_files[kind], upstream.port, home,
+                                      f"wasmetool-{kind}")
+            procs.append(ours)
+            check_filter(envoy.port, kind)
+            check_filter(ours.port, kind)
+            proxies[kind] = {"envoy": envoy, "wasmetool": ours}
+        load = os.getloadavg()[0]
+        print(f"cases: {', '.join(cases)}; upstream: Envoy direct_response 'ok'; load: wrk -t1 "
+              f"-c{args.connections} -d{args.duration}s after {args.warmup}s warm-up; "
+              f"load average at start {load:.2f}\n")
+        header = (f"{'round':>5} {'case':<16} {'proxy':<9} {'req/s':>9} {'p50 ms':>7} "
+                  f"{'p99 ms':>7} {'CPU %':>6} {'µs CPU/req':>10} {'errors':>6}")
         print(header)
         print("-" * len(header))
-        for name, round_no, r in rows:
-            print(f"{name:<14} {round_no:>5} {r['rps']:>9.0f} {r['p50']:>7.2f} {r['p99']:>7.2f} "
-                  f"{r['cpu_pct']:>6.0f} {r['cpu_us']:>10.1f} {r['errors']:>6.0f}")
+        rows: list[dict[str, Any]] = []
+        for round_no in range(1, args.rounds + 1):
+            order = ("envoy", "wasmetool") if round_no % 2 else ("wasmetool", "envoy")
+            for case in cases:
+                kind, mode = case.split("-")
+                for name in order:
+                    result = measure(proxies[kind][name], args.duration, args.connections,
+                                     args.warmup, close=mode == "close")
+                    row = {"round": round_no, "case": case, "proxy": name, **result}
+                    rows.append(row)
+                    print(f"{round_no:>5} {case:<16} {name:<9} {result['rps']:>9.0f} "
+                          f"{result['p50']:>7.2f} {result['p99']:>7.2f} {result['cpu_pct']:>6.0f} "
+                          f"{result['cpu_us']:>10.1f} {result['errors']:>6.0f}", flush=True)
+        for kind in kinds:
+            proxies[kind]["wasmetool"].stop()
+            proxies[kind]["envoy"].stop()
 
-        def mean(name: str, key: str) -> float:
-            return statistics.mean(r[key] for n, _, r in rows if n == name)
-
-        print()
-        for key, label, better in (("rps", "req/s", "higher"), ("p99", "p99 latency", "lower"),
-                                   ("p50", "p50 latency", "lower"),
-                                   ("cpu_us", "CPU µs/request", "lower")):
-            a, b = mean("wasmetool run", key), mean("envoy", key)
-            print(f"{label:<16} wasmetool {a:>9.2f}   envoy {b:>9.2f}   "
-                  f"ratio {a / b:.2f}x ({better} is better)")
-        paired = [r["rps"] / e["rps"] for (n, _, r), (m, _, e) in
-                  zip(rows[1::2], rows[0::2], strict=True) if n == "wasmetool run" and m == "envoy"]
-        print("paired req/s ratios (wasmetool / envoy of the same round): "
-              + ", ".join(f"{p:.2f}x" for p in paired))
+        summary = summarize(rows, cases)
+        print(f"\nmedians over {args.rounds} rounds; ratio = wasmetool / envoy of the same round, "
+              "median [min-max]")
+        print(f"{'case':<16} {'req/s ours':>10} {'envoy':>8} {'req/s ratio':>19} "
+              f"{'p99 ratio':>19} {'CPU µs ours':>11} {'envoy':>6} {'CPU ratio':>19}")
+        for e in summary:
+            print(f"{e['case']:<16} {e['wasmetool_rps']:>10.0f} {e['envoy_rps']:>8.0f} "
+                  f"{spread(e['ratios_rps']):>19} {spread(e['ratios_p99']):>19} "
+                  f"{e['wasmetool_cpu_us']:>11.1f} {e['envoy_cpu_us']:>6.1f} "
+                  f"{spread(e['ratios_cpu_us']):>19}")
+        print("targets: req/s ratio >= 1.0 (stretch 1.3), p99 ratio <= 1.0, CPU ratio <= 1.0")
+        if args.json is not None:
+            args.json.write_text(json.dumps({"args": vars(args) | {"json": str(args.json)},
+                                             "rows": rows, "summary": summary}, indent=1))
 
         if args.starts <= 0:
             return 0
+        wasm = wasm_files[kinds[0]]
         print("\ntime to ready (spawn → listening), median of", args.starts)
         cold, warm, envoy_ready = [], [], []
         for _ in range(args.starts):
