@@ -71,9 +71,10 @@ def wait_http(url: str, timeout: float = 30.0, want: int = 200) -> float:
     raise RuntimeError(f"{url} not ready after {timeout}s")
 
 
-def cpu_seconds(pid: int) -> float:
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of a process so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
 
 
 HCM = ("type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3."
@@ -203,11 +204,14 @@ def measure(proc: Proc, duration: int, connections: int, warmup: int,
             close: bool = False) -> dict[str, float]:
     wrk(proc.port, warmup, connections, close)
     pid = proc.process.pid
-    cpu0 = cpu_seconds(pid)
+    user0, sys0 = cpu_seconds(pid)
     result = wrk(proc.port, duration, connections, close)
-    cpu = cpu_seconds(pid) - cpu0
+    user1, sys1 = cpu_seconds(pid)
+    cpu = (user1 - user0) + (sys1 - sys0)
+    requests = max(result["requests"], 1.0)
     result["cpu_pct"] = 100.0 * cpu / duration
-    result["cpu_us"] = 1e6 * cpu / max(result["requests"], 1.0)
+    result["cpu_us"] = 1e6 * cpu / requests
+    result["sys_us"] = 1e6 * (sys1 - sys0) / requests
     return result
 
 
@@ -319,7 +323,7 @@ def main() -> int:
               f"-c{args.connections} -d{args.duration}s after {args.warmup}s warm-up; "
               f"load average at start {load:.2f}\n")
         header = (f"{'round':>5} {'case':<16} {'proxy':<9} {'req/s':>9} {'p50 ms':>7} "
-                  f"{'p99 ms':>7} {'CPU %':>6} {'µs CPU/req':>10} {'errors':>6}")
+                  f"{'p99 ms':>7} {'CPU %':>6} {'µs CPU/req':>10} {'of it sys':>9} {'errors':>6}")
         print(header)
         print("-" * len(header))
         rows: list[dict[str, Any]] = []
@@ -334,7 +338,8 @@ def main() -> int:
                     rows.append(row)
                     print(f"{round_no:>5} {case:<16} {name:<9} {result['rps']:>9.0f} "
                           f"{result['p50']:>7.2f} {result['p99']:>7.2f} {result['cpu_pct']:>6.0f} "
-                          f"{result['cpu_us']:>10.1f} {result['errors']:>6.0f}", flush=True)
+                          f"{result['cpu_us']:>10.1f} {result['sys_us']:>9.1f} {result['errors']:>6.0f}",
+                          flush=True)
         for kind in kinds:
             proxies[kind]["wasmetool"].stop()
             proxies[kind]["envoy"].stop()

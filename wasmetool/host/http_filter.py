@@ -353,6 +353,7 @@ class HttpStream:
 
     def _data_from(self, d: _Dir, start: int, chunk: bytearray, eos: bool) -> None:
         chain = d.chain
+        is_req = d.is_req
         trailers_from = -1
         for i in range(start, len(chain)):
             if d.stop == i:
@@ -375,11 +376,33 @@ class HttpStream:
             f = chain[i]
             if f.bypass or f.ctx is None:
                 continue
-            if f.created and (f.ex.http_request if d.is_req else f.ex.http_response)[DATA] is None:
-                continue        # no body callback: what _call would do, without the call
-            d.cur = chunk
-            d.cur_eos = eos
-            r = self._call(f, d, DATA, len(chunk), 1 if eos else 0)
+            vm = f.vm
+            if f.created and not vm.failed:     # _call, inlined for body events
+                fn = (f.ex.http_request if is_req else f.ex.http_response)[DATA]
+                if fn is None:
+                    continue    # no body callback: what _call would do, without the call
+                d.cur = chunk
+                d.cur_eos = eos
+                prev = vm.cur
+                vm.cur = vm.eff = f.ctx
+                self.in_call += 1
+                try:
+                    r = fn(f.id, len(chunk), 1 if eos else 0)
+                except GuestTrap as e:
+                    vm.cur = vm.eff = prev
+                    self.in_call -= 1
+                    vm.fail(str(e), _CB_NAMES[is_req][DATA])
+                    r = self._failed(f, d)
+                else:
+                    vm.cur = vm.eff = prev
+                    self.in_call -= 1
+                    if self.pending_local is not None:
+                        self._flush_local()
+                        r = 1
+            else:
+                d.cur = chunk
+                d.cur_eos = eos
+                r = self._call(f, d, DATA, len(chunk), 1 if eos else 0)
             d.cur = None
             if d.aborted or self.finished:
                 return

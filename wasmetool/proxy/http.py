@@ -170,9 +170,12 @@ class Exchange:
                 self.raw_headers.append((name, value))
         elif name == b"connection":
             tokens = value.lower()
-            if b"close" in tokens:
+            if tokens == b"close":           # the common cases name no other header
                 self.keep_alive = False
-            self.dropped = _connection_named(tokens)
+            elif tokens != b"keep-alive":
+                if b"close" in tokens:
+                    self.keep_alive = False
+                self.dropped = _connection_named(tokens)
         # other hop-by-hop headers and x-forwarded-proto (set below) are dropped
 
     def start(self) -> None:
@@ -599,12 +602,16 @@ class HttpServerConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         peer = transport.get_extra_info("peername")
-        local = transport.get_extra_info("sockname")
         if peer:
             self.peer = (peer[0], peer[1])
-        if local:
-            self.local = (local[0], local[1])
-            self.local_authority = f"{local[0]}:{local[1]}".encode()
+        fixed = self.server.fixed_local
+        if fixed is not None:   # the listener's own address: no getsockname per connection
+            self.local, self.local_authority = fixed
+        else:
+            local = transport.get_extra_info("sockname")
+            if local:
+                self.local = (local[0], local[1])
+                self.local_authority = f"{local[0]}:{local[1]}".encode()
         stats = self.server.stats
         stats.downstream_cx_total += 1
         stats.downstream_cx_active += 1
@@ -856,6 +863,8 @@ class HttpProxyServer:
         self.inflight: set[Exchange] = set()      # requests waiting for their upstream
         self.sweeper: asyncio.TimerHandle | None = None
         self.server: asyncio.base_events.Server | None = None
+        # (local address, its authority bytes) when every connection has the same one
+        self.fixed_local: tuple[tuple[str, int], bytes] | None = None
 
     def protocol(self) -> HttpServerConnection:
         return HttpServerConnection(self)
@@ -863,7 +872,12 @@ class HttpProxyServer:
     async def listen(self, host: str, port: int) -> tuple[str, int]:
         self.server = await self.loop.create_server(self.protocol, host, port, backlog=1024,
                                                     reuse_address=True)
-        sockname = self.server.sockets[0].getsockname()
+        sockets = self.server.sockets
+        sockname = sockets[0].getsockname()
+        if len(sockets) == 1 and sockname[0] not in ("0.0.0.0", "::"):
+            # one socket on one concrete address: a connection's local address is that
+            self.fixed_local = ((sockname[0], sockname[1]),
+                                f"{sockname[0]}:{sockname[1]}".encode())
         self.sweeper = self.loop.call_later(SWEEP_INTERVAL_S, self._sweep)
         return sockname[0], sockname[1]
 

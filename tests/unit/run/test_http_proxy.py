@@ -467,3 +467,19 @@ def test_https_upstream(loop_thread: LoopThread, tmp_path: Path) -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.mark.parametrize("bind", ["127.0.0.1", "0.0.0.0"])
+def test_request_without_host_gets_the_connections_local_address(loop_thread: LoopThread,
+                                                                  bind: str) -> None:
+    """A concrete listener address is taken once (no getsockname per connection); a wildcard
+    one is resolved per connection. Either way :authority is the address the client hit."""
+    stats = ServerStats()
+    server = HttpProxyServer(loop_thread.loop, PassthroughStream,
+                             EchoUpstream(loop_thread.loop, stats), stats)
+    _, port = loop_thread.run(server.listen(bind, 0))
+    assert (server.fixed_local is not None) == (bind == "127.0.0.1")
+    for close in (b"Connection: close\r\n", b""):
+        data = exchange(port, b"GET /x HTTP/1.0\r\n" + close + b"\r\n")
+        echoed = json.loads(split_response(data)[2])
+        assert echoed["headers"][0] == ["host", f"127.0.0.1:{port}"]

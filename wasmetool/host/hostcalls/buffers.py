@@ -23,8 +23,11 @@ def proxy_get_buffer_bytes(vm: Vm, buf_type: int, start: int, max_size: int, ptr
         return abi.NOT_FOUND
     if start > len(buf):
         return abi.BAD_ARGUMENT
-    end = min(len(buf), start + max_size)
-    return vm.copy_out(bytes(buf[start:end]), ptr_ptr, size_ptr)
+    n = len(buf)
+    end = start + max_size
+    if start == 0 and end >= n:     # the whole buffer (the usual case): one copy, not two
+        return vm.copy_out(bytes(buf), ptr_ptr, size_ptr)
+    return vm.copy_out(bytes(buf[start:min(n, end)]), ptr_ptr, size_ptr)
 
 
 @hostcall("proxy_set_buffer_bytes", "iiiii")
