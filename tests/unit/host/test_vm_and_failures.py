@@ -6,7 +6,7 @@ import struct
 
 import pytest
 import wasmtime
-from wat import build, module
+from wat import IMPORTS, build, module
 
 from wasmetool.errors import WasmetoolError
 from wasmetool.host import abi, engine
@@ -308,7 +308,7 @@ def test_public_api_is_used_when_the_raw_bindings_are_missing(monkeypatch: pytes
         assert emu.request(REQ).forwarded_headers["x-plugin"] == "props"
 
 
-@pytest.mark.parametrize("fast", ["1", "0"])
+@pytest.mark.parametrize("fast", ["1", "ctypes", "0"])
 def test_a_host_bug_becomes_internal_failure_not_a_crash(fast: str,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     from wasmetool.host import attributes
@@ -415,3 +415,52 @@ def test_wasi_stubs_answer_as_envoy_and_its_arities_are_enforced() -> None:
                 f'(import "{w}" "path_link" (func (param i32 i32 i32 i32 i32 i32 i32) (result i32)))'):
         with pytest.raises(WasmetoolError, match="proc_raise|path_link"):
             HttpEmulator(module("", imports=imp))
+
+
+I64_AND_TRAPS = build("""
+  (global $m (mut i32) (i32.const 0))
+  (func (export "proxy_on_vm_start") (param i32 i32) (result i32)
+    (drop (call $define_metric (i32.const 1) (i32.const 16) (i32.const 5) (i32.const 8192)))
+    (global.set $m (i32.load (i32.const 8192)))
+    (i32.const 1))
+  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+    (drop (call $record_metric (global.get $m) (i64.const 1099511627776)))
+    (drop (call $inc_metric (global.get $m) (i64.const -3)))
+    (i32.const 0))
+  (func (export "proxy_on_response_headers") (param i32 i32 i32) (result i32)
+    unreachable)
+""", uses=("define_metric", "record_metric", "inc_metric"), data={16: "gauge"})
+
+
+TRAPPING_ALLOCATOR = module("""
+  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+    (drop (call $get_value (i32.const 0) (i32.const 16) (i32.const 5) (i32.const 8192)
+                           (i32.const 8196)))
+    (i32.const 0))
+""", imports=IMPORTS["get_value"], data='(data (i32.const 16) ":path")', prelude="""
+  (memory (export "memory") 2)
+  (func (export "proxy_abi_version_0_2_1"))
+  (func (export "proxy_on_memory_allocate") (param i32) (result i32) unreachable)
+""")
+
+
+@pytest.mark.parametrize("fast", ["1", "ctypes", "0"])
+def test_every_call_path_passes_i64_and_reports_traps_and_deadlines_alike(
+        fast: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """C accelerator, ctypes and public API: signed i64 arguments, a trap's message, a
+    runaway guest stopped by the deadline, and an allocator that traps inside a host call."""
+    from wasmetool.host import fastpath
+    monkeypatch.setenv("WASMETOOL_HOST_FASTPATH", fast)
+    assert fastpath.fastpath_mode() == {"1": "c", "ctypes": "ctypes", "0": "public"}[fast]
+    with HttpEmulator(I64_AND_TRAPS) as emu:
+        ex = emu.request(REQ)
+        assert emu.metric("gauge") == (1 << 40) - 3
+        assert ex.status == 503
+        assert any("wasm VM failed in proxy_on_response_headers: wasm `unreachable`" in r.message
+                   for r in emu.logs)
+    with HttpEmulator(LOOP, limits=Limits(call_timeout_ms=50)) as emu:
+        assert emu.request(REQ).status == 503
+        assert any("deadline exceeded" in r.message for r in emu.logs)
+    with HttpEmulator(TRAPPING_ALLOCATOR) as emu:
+        assert emu.request(REQ).status == 503
+        assert any("allocator trapped" in r.message for r in emu.logs)
