@@ -221,6 +221,19 @@ class HttpStream:
             return
         self._data_from(d, 0, bytearray(data), end_stream)
 
+    def encode_last_data(self, data: bytes) -> None:
+        """The body's last data and the end of stream: one event when no filter sees body
+        data, else Envoy's two (the data, then an empty end-of-stream frame)."""
+        d = self.resp
+        if d.aborted or self.finished or self.local_mode or self.local_sent:
+            return
+        self.response_body_bytes += len(data)
+        if d.stop < 0 and _passes_data(d.chain, False):
+            self._emit_data(d, bytes(data), True)
+            return
+        self._data_from(d, 0, bytearray(data), False)
+        self.encode_data(b"", True)
+
     def encode_trailers(self, trailers: Headers) -> None:
         d = self.resp
         if d.aborted or self.finished or self.local_mode or self.local_sent:

@@ -90,6 +90,9 @@ class HttpCall:
         if end_stream:
             self._finish(HttpCallResponse(self.headers, b"".join(self.body), []))
 
+    def on_upstream_last_data(self, data: bytes) -> None:
+        self.on_upstream_data(data, True)
+
     def on_upstream_trailers(self, trailers: Headers) -> None:
         self._finish(HttpCallResponse(self.headers, b"".join(self.body), trailers))
 

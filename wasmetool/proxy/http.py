@@ -55,6 +55,7 @@ class HttpStreamLike(Protocol):
     def decode_trailers(self, trailers: Headers) -> None: ...
     def encode_headers(self, headers: Headers, end_stream: bool) -> None: ...
     def encode_data(self, data: bytes, end_stream: bool) -> None: ...
+    def encode_last_data(self, data: bytes) -> None: ...
     def encode_trailers(self, trailers: Headers) -> None: ...
     def complete(self) -> None: ...
     def reset(self) -> None: ...
@@ -91,6 +92,9 @@ class PassthroughStream:
 
     def encode_data(self, data: bytes, end_stream: bool) -> None:
         self.cb.send_response_data(data, end_stream)
+
+    def encode_last_data(self, data: bytes) -> None:
+        self.cb.send_response_data(data, True)
 
     def encode_trailers(self, trailers: Headers) -> None:
         self.cb.send_response_trailers(trailers)
@@ -459,6 +463,14 @@ class Exchange:
         if stream is None or self.done:
             return
         stream.encode_data(data, end_stream)
+
+    def on_upstream_last_data(self, data: bytes) -> None:
+        self.upstream = None
+        self.conn.server.inflight.discard(self)
+        stream = self.stream
+        if stream is None or self.done:
+            return
+        stream.encode_last_data(data)
 
     def on_upstream_trailers(self, trailers: Headers) -> None:
         self.upstream = None

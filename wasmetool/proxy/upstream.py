@@ -34,8 +34,13 @@ _FRAMING_OR_HOP = HOP_BY_HOP | {b"content-length"}
 
 
 class UpstreamSink(Protocol):
+    """Gets one upstream response. ``on_upstream_last_data(data)`` is the body's last data
+    and the end of the stream at once (Envoy's codec gives them as two events: data, then
+    an empty end-of-stream frame; a sink whose filters see body events splits it so)."""
+
     def on_upstream_headers(self, headers: Headers, end_stream: bool) -> None: ...
     def on_upstream_data(self, data: bytes, end_stream: bool) -> None: ...
+    def on_upstream_last_data(self, data: bytes) -> None: ...
     def on_upstream_trailers(self, trailers: Headers) -> None: ...
     def on_upstream_failure(self, reason: str, response_started: bool) -> None: ...
     def on_upstream_flush(self) -> None: ...
@@ -293,8 +298,12 @@ class UpstreamConnection(asyncio.Protocol):
             sink.on_upstream_headers(headers, False)
         if body:
             self._body = []
+            data = body[0] if len(body) == 1 else b"".join(body)
+            if complete and trailers is None:
+                sink.on_upstream_last_data(data)    # the sink splits it when a filter sees it
+                return
             # As Envoy's HTTP/1 codec: body data, then end of stream as its own empty frame.
-            sink.on_upstream_data(body[0] if len(body) == 1 else b"".join(body), False)
+            sink.on_upstream_data(data, False)
         if complete:
             if trailers is not None:
                 self._trailers = None
