@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from wasmetool.errors import WasmetoolError
 from wasmetool.host import abi
@@ -16,13 +16,11 @@ from wasmetool.host.fastpath import GuestTrap
 from wasmetool.host.http_filter import HttpStream, HttpStreamCallbacks, _Filter
 from wasmetool.host.log import LogRecord
 from wasmetool.host.metrics import MetricStore
+from wasmetool.host.network_filter import Connection, ConnectionCallbacks, _NetFilter
 from wasmetool.host.plugin import PluginRuntime
 from wasmetool.host.shared_state import SharedData, SharedQueue, SharedQueues
 from wasmetool.host.stream_info import StreamInfo
 from wasmetool.host.vm import Vm
-
-if TYPE_CHECKING:
-    from wasmetool.host.network_filter import Connection, ConnectionCallbacks
 
 __all__ = ["Host", "LogRecord", "StreamInfo", "HttpStream", "HttpStreamCallbacks"]
 
@@ -178,7 +176,6 @@ class Host:
         return stream
 
     def new_connection(self, info: StreamInfo, callbacks: ConnectionCallbacks) -> Connection:
-        from wasmetool.host.network_filter import Connection, _NetFilter
         filters: list[_NetFilter] = []
         conn = Connection(self, info, callbacks, filters)
         for i, p in enumerate(self.network_plugins):

@@ -9,8 +9,7 @@ from typing import TYPE_CHECKING
 from wasmetool.host import abi
 
 if TYPE_CHECKING:
-    from wasmetool.host.contexts import RootContext
-    from wasmetool.host.vm import Vm
+    from wasmetool.host.state import RootState, VmState
 
 
 class SharedData:
@@ -39,7 +38,7 @@ class SharedData:
 class SharedQueue:
     __slots__ = ("token", "vm_id", "name", "vm", "root", "items")
 
-    def __init__(self, token: int, vm_id: str, name: bytes, vm: Vm, root: RootContext) -> None:
+    def __init__(self, token: int, vm_id: str, name: bytes, vm: VmState, root: RootState) -> None:
         self.token = token
         self.vm_id = vm_id
         self.name = name
@@ -55,7 +54,7 @@ class SharedQueues:
         self._next = 1
         self._notify = notify
 
-    def register(self, vm_id: str, name: bytes, vm: Vm, root: RootContext) -> int:
+    def register(self, vm_id: str, name: bytes, vm: VmState, root: RootState) -> int:
         q = self._by_name.get((vm_id, name))
         if q is None:
             q = SharedQueue(self._next, vm_id, name, vm, root)
