@@ -33,10 +33,15 @@ build_app = typer.Typer(
     cls=BuildGroup,
     help=(
         "Build a filter into the local store: compile a project (cpp, rust, assemblyscript, "
-        "tinygo/go) with local compilers or in a container, or store a precompiled module. "
-        "`wasmetool build [SRC] -t REF` reads the language from SRC/wasmetool.toml.\n\n"
+        "tinygo/go) with local compilers or in a container, or store a precompiled module.\n\n"
+        "\b\n"
+        "wasmetool build [LANGUAGE] [SRC] -t REF       compile SRC (default: the current\n"
+        "                                              directory); without LANGUAGE, it\n"
+        "                                              comes from SRC/wasmetool.toml\n"
+        "wasmetool build precompiled FILE.wasm -t REF  store a module compiled elsewhere\n\n"
         "Example: wasmetool build -t me/filter:v1   (in a directory made by wasmetool init)"
     ),
+    subcommand_metavar="[LANGUAGE] [SRC] -t REF",
     no_args_is_help=True,
 )
 

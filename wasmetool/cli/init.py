@@ -65,7 +65,8 @@ def init(
             "next_steps": steps,
         }))
         return
-    print(f"Created a {result.language} filter '{result.name}' in {result.directory} "
+    article = "an" if result.language[:1].lower() in "aeiou" else "a"
+    print(f"Created {article} {result.language} filter '{result.name}' in {result.directory} "
           f"for {result.platform} {result.platform_version} (root id {result.root_id}).")
     print("Next steps:")
     for step in steps:

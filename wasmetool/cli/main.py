@@ -14,12 +14,16 @@ import sys
 import typer
 
 try:  # recent Typer releases vendor Click under typer._click
+    from typer import _click as click
     from typer._click import exceptions as click_exc
 except ImportError:  # older Typer depends on Click itself
+    import click
     from click import exceptions as click_exc
 
+from collections.abc import Iterator
+
 from wasmetool import __version__
-from wasmetool.errors import WasmetoolError
+from wasmetool.errors import WasmetoolError, from_os_error
 
 # Order here is the order of `wasmetool --help`.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -82,10 +86,45 @@ for _module in COMMAND_MODULES:
 app.command()(version)
 
 
+class _PlainHelpFormatter(click.HelpFormatter):
+    """Click's plain help, minus the rich-markup escapes Typer adds to it.
+
+    With rich installed, Typer (0.17 to at least 0.20) escapes the
+    ``[default: ...]``/``[required]`` notes of every parameter for rich markup even
+    when help is rendered as plain text (``rich_markup_mode=None``, ours), so users
+    saw ``\\[default: 300]``. Undo the escape where definitions are written.
+    """
+
+    def write_dl(self, rows, *args, **kwargs):  # type: ignore[no-untyped-def]
+        super().write_dl([(term, text.replace("\\[", "[")) for term, text in rows],
+                         *args, **kwargs)
+
+
+class _Context(click.Context):
+    formatter_class = _PlainHelpFormatter
+
+
+def walk_commands(command: click.Command, path: tuple[str, ...] = ("wasmetool",),
+                  ) -> Iterator[tuple[tuple[str, ...], click.Command]]:
+    """Every command of the tree (groups first), with the words that reach it."""
+    yield path, command
+    if isinstance(command, click.Group):
+        for name, sub in command.commands.items():
+            yield from walk_commands(sub, (*path, name))
+
+
+def cli_command() -> click.Command:
+    """The Click command tree of ``app``, set up to render help as plain text."""
+    command = typer.main.get_command(app)
+    for _path, sub in walk_commands(command):
+        sub.context_class = _Context
+    return command
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, turning user errors into one line and exit code 1."""
     try:
-        app(args=argv, standalone_mode=False)
+        cli_command().main(args=argv, prog_name="wasmetool", standalone_mode=False)
     except WasmetoolError as exc:
         print(f"error: {exc.one_line()}", file=sys.stderr)
         return 1
@@ -106,6 +145,9 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:  # unwritable/odd paths, busy ports...: one line, never a traceback
+        print(f"error: {from_os_error(exc).one_line()}", file=sys.stderr)
+        return 1
     return 0
 
 
