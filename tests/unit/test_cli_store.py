@@ -38,7 +38,7 @@ def test_build_precompiled_then_list(cli, filter_file: Path) -> None:
 
     listed = cli("list")
     header, row = listed.out.splitlines()
-    assert header.split() == ["NAME", "TAG", "SIZE", "SHA", "UPDATED"]
+    assert header.split() == ["NAME", "TAG", "SIZE", "DIGEST", "UPDATED"]
     assert row.split()[:2] == ["me/f", "v1"]
 
     data = json.loads(cli("list", "-o", "json").out)

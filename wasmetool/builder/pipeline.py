@@ -129,7 +129,7 @@ def run_build(request: BuildRequest, progress: bool | None = None,
     store = Store.open()
 
     entry = cache.get(key) if request.use_cache else None
-    if entry is not None and store.has_blob(entry.wasm_digest):
+    if entry is not None and store.has_valid_blob(entry.wasm_digest):
         wasm = store.read_blob(entry.wasm_digest)
         config = load_runtime_config(config_path, entry.abi_version, None)
         image = store.add_image(wasm, config, request.tag)

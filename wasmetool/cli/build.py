@@ -91,7 +91,7 @@ def report_stored(image, abi_version: str, output: str, extra: dict | None = Non
     if extra:
         note = ", cached" if extra.get("cached") else f", {extra['seconds']:.1f} s"
     print(f"stored {image.ref.familiar} ({abi_version}, {human_size(image.wasm_size)}{note})")
-    print(f"digest {image.manifest_descriptor.digest}")
+    print(f"digest {image.manifest_descriptor.digest} (manifest; list, push and pull show the same)")
 
 
 def _split_output(output: str, out: Path | None) -> tuple[str, Path | None]:

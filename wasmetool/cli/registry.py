@@ -159,7 +159,7 @@ def push(
     mounted = f", {result.mounted} mounted from another repository" if result.mounted else ""
     print(f"pushed {result.ref.familiar} ({result.format}; {result.uploaded} blob(s) uploaded, "
           f"{result.skipped} already present{mounted}, {human_size(result.bytes_sent)} sent)")
-    print(f"digest: {result.digest}")
+    print(f"digest: {result.digest} (manifest)")
 
 
 def pull(
@@ -189,7 +189,7 @@ def pull(
         return
     print(f"pulled {result.ref.familiar} ({result.format}, {human_size(result.wasm_size)}; "
           f"{result.downloaded} blob(s) downloaded, {result.reused} already stored)")
-    print(f"digest: {result.digest}")
+    print(f"digest: {result.digest} (manifest)")
 
 
 def print_remote_tags(repo: str, output: str) -> None:
