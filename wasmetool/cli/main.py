@@ -1,7 +1,7 @@
 """The `wasmetool` command: a Typer app assembled from one module per command family.
 
 Each module in COMMAND_MODULES exposes ``register(app)``.  Modules keep heavy
-imports (wasmtime, docker, oras, ...) inside their command functions so that
+imports (wasmtime, docker, keyring, ...) inside their command functions so that
 ``wasmetool --help`` stays fast.
 """
 
