@@ -101,6 +101,8 @@ if [ -L "$link" ] && [ "$(readlink "$link")" = "$target" ]; then
 elif [ ! -e "$link" ] && [ ! -L "$link" ]; then
   ln -s "$target" "$link"
   say "wasmetool is $target (linked from $link)"
+elif [ -d "$link" ] && [ ! -L "$link" ]; then
+  say "kept $link: it is a directory, not a wasmetool install; remove it to get the link"
 else
   if [ -L "$link" ]; then there="a link to $(readlink "$link")"; else there="a file that is not a link"; fi
   if [ "$force" = 1 ]; then

@@ -16,6 +16,7 @@ import shlex
 import shutil
 import signal
 import socket
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -131,7 +132,10 @@ def _parse(args: list[str]) -> None:
     command = cli_command()
     ctx = command.make_context("wasmetool", list(args))
     while isinstance(command, click.Group):
-        name, sub, rest = command.resolve_command(ctx, ctx.protected_args + ctx.args)
+        with warnings.catch_warnings():  # Click 8.2+ deprecates protected_args, older needs it
+            warnings.simplefilter("ignore", DeprecationWarning)
+            remaining = [*ctx.protected_args, *ctx.args]
+        name, sub, rest = command.resolve_command(ctx, remaining)
         assert sub is not None, f"no command {name}"
         command = sub
         ctx = command.make_context(name, rest, parent=ctx)
@@ -285,3 +289,34 @@ def test_an_odd_path_gives_one_line(cli, tmp_path: Path, loopback_only: None,
     assert result.code == 1, f"'wasmetool {shlex.join(args)}' exited {result.code}: {result.err}"
     assert len(lines) == 1 and lines[0].startswith("error: "), (
         f"'wasmetool {shlex.join(args)}' printed:\n{result.err}")
+
+
+# ---------------------------------------------------------- output format
+
+
+def _output_cases() -> list[tuple[str, ...]]:
+    cases = []
+    for path, command in _leaves():
+        for param in command.params:
+            if "--output" in getattr(param, "opts", []) and "path" not in (param.help or "").lower():
+                cases.append(path)
+    return cases
+
+
+def test_output_sweep_covers_the_data_commands() -> None:
+    covered = {" ".join(path[1:]) for path in _output_cases()}
+    assert {"list", "inspect", "verify", "version", "init", "push", "pull", "login"} <= covered
+
+
+@pytest.mark.parametrize("path", _output_cases(), ids=lambda p: " ".join(p[1:]))
+def test_an_unknown_output_format_is_refused(cli, tmp_path: Path, loopback_only: None,
+                                             path: tuple[str, ...]) -> None:
+    command = dict(_leaves())[path]
+    output = next(p for p in command.params if "--output" in getattr(p, "opts", []))
+    files = {"wasm": tmp_path / "filter.wasm", "dir": tmp_path / "new-project"}
+    shutil.copy(HELLO, files["wasm"])
+    args = _invocation(path, command, output, "yaml", files)
+    result = cli(*args)
+    assert result.code == 1 and result.out == ""
+    assert result.err.strip() == "error: unknown output format 'yaml' (use -o text or -o json)"
+    assert not files["dir"].exists()

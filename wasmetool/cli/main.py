@@ -60,7 +60,7 @@ def _root(
 
 
 def version(
-    output: str = typer.Option("text", "--output", "-o", help="text or json"),
+    output: str = typer.Option("text", "--output", "-o", help="Output format: text or json."),
 ) -> None:
     """Print the wasmetool version (and wasmtime's, which `run` uses).
 
@@ -68,6 +68,10 @@ def version(
     """
     from importlib.metadata import PackageNotFoundError
     from importlib.metadata import version as dist_version
+
+    from wasmetool.cli.output import check_output
+
+    check_output(output)
 
     try:
         wasmtime_version = dist_version("wasmtime")
@@ -118,6 +122,10 @@ def cli_command() -> click.Command:
     command = typer.main.get_command(app)
     for _path, sub in walk_commands(command):
         sub.context_class = _Context
+    if isinstance(command, click.Group):  # Typer lists groups last; build belongs after init
+        order = {name: index for index, name in enumerate(("init", "build"))}
+        command.commands = dict(sorted(command.commands.items(),
+                                       key=lambda item: order.get(item[0], len(order))))
     return command
 
 
