@@ -241,6 +241,21 @@ class _Hung(BaseException):
     pass
 
 
+def _within(seconds: int, cli, args: list[str]):  # type: ignore[no-untyped-def]
+    """Run the CLI in-process; a command still running after ``seconds`` fails the test."""
+
+    def hung(*_: object) -> None:
+        raise _Hung(f"'wasmetool {shlex.join(args)}' still runs after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(seconds)
+    try:
+        return cli(*args)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 @pytest.fixture
 def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
     """Any connection to a non-loopback address fails (tests send traffic to 127.0.0.1 only)."""
@@ -275,16 +290,7 @@ def test_an_odd_path_gives_one_line(cli, tmp_path: Path, loopback_only: None,
         odd = str(files["file"])  # a file where a directory belongs
     args = _invocation(path, command, target, odd, files)
 
-    def hung(*_: object) -> None:
-        raise _Hung(f"'wasmetool {shlex.join(args)}' still runs after 20 s")
-
-    previous = signal.signal(signal.SIGALRM, hung)
-    signal.alarm(20)
-    try:
-        result = cli(*args)
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
+    result = _within(20, cli, args)
     lines = result.err.strip().splitlines()
     assert result.code == 1, f"'wasmetool {shlex.join(args)}' exited {result.code}: {result.err}"
     assert len(lines) == 1 and lines[0].startswith("error: "), (
@@ -320,3 +326,41 @@ def test_an_unknown_output_format_is_refused(cli, tmp_path: Path, loopback_only:
     assert result.code == 1 and result.out == ""
     assert result.err.strip() == "error: unknown output format 'yaml' (use -o text or -o json)"
     assert not files["dir"].exists()
+
+
+# ------------------------------------------------- an unusable WASMETOOL_HOME
+
+SERVES_UNTIL_STOPPED = {("wasmetool", "run")}  # its paths are swept above; it would serve
+
+
+@pytest.mark.parametrize("label", ["under /proc", "under a file"])
+def test_an_unusable_home_gives_one_line_everywhere(cli, tmp_path: Path, loopback_only: None,
+                                                    monkeypatch: pytest.MonkeyPatch,
+                                                    label: str) -> None:
+    files = {"wasm": tmp_path / "filter.wasm", "dir": tmp_path / "project", "file": tmp_path / "afile"}
+    shutil.copy(HELLO, files["wasm"])
+    files["dir"].mkdir()
+    files["file"].write_text("a file, not a directory")
+    monkeypatch.setenv("WASMETOOL_HOME", ODD_PATHS[label].format(file=files["file"]))
+    monkeypatch.setenv("WASMETOOL_KEYRING", "file")
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "no-docker"))
+    swept = 0
+    for path, command in _leaves():
+        if path in SERVES_UNTIL_STOPPED:
+            continue
+        args = list(path[1:])
+        for param in command.params:
+            if isinstance(param, click.Argument):
+                args.append(_value(param, files))
+            elif param.required:
+                args += [param.opts[0], _value(param, files)]
+        if path[-1] == "init":
+            args[-1] = str(tmp_path / "new-project")
+        result = _within(20, cli, args)
+        swept += 1
+        lines = result.err.strip().splitlines()
+        assert result.code in (0, 1), f"'wasmetool {shlex.join(args)}': {result.err}"
+        if result.code == 1:
+            assert len(lines) == 1 and lines[0].startswith("error: "), (
+                f"'wasmetool {shlex.join(args)}' printed:\n{result.err}")
+    assert swept >= 12
