@@ -364,3 +364,32 @@ def test_an_unusable_home_gives_one_line_everywhere(cli, tmp_path: Path, loopbac
             assert len(lines) == 1 and lines[0].startswith("error: "), (
                 f"'wasmetool {shlex.join(args)}' printed:\n{result.err}")
     assert swept >= 12
+
+
+# ---------------------------------------------------------- usage errors
+
+
+@pytest.mark.parametrize("path", [p for p, _ in _leaves()], ids=lambda p: " ".join(p[1:]))
+def test_usage_errors_point_at_the_commands_own_help(cli, path: tuple[str, ...]) -> None:
+    command = dict(_leaves())[path]
+    wanted = f"(see '{' '.join(path)} --help')"
+    unknown = cli(*path[1:], "--no-such-flag")
+    assert unknown.code == 1 and unknown.err.strip().endswith(wanted), unknown.err
+    for param in command.params:
+        if isinstance(param, click.Option) and not param.is_flag and param.opts[0] != "--help":
+            missing = cli(*path[1:], param.opts[0])
+            assert missing.code == 1
+            line = _one_line(missing.err)
+            assert "requires an argument" in line and line.endswith(wanted), line
+
+
+def _one_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    return lines[0]
+
+
+def test_build_names_an_unknown_language(cli, tmp_path: Path) -> None:
+    line = _one_line(cli("build", "cobol", str(tmp_path), "-t", "me/f:v1").err)
+    assert line.startswith("error: unknown language 'cobol'") and "rust" in line
+    assert "project" not in _one_line(cli("build", str(tmp_path), "--bogus").err)

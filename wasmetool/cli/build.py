@@ -25,6 +25,17 @@ class BuildGroup(TyperGroup):
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         if args and args[0] not in ("-h", "--help") and args[0] not in self.commands:
+            positional = [a for a in args if not a.startswith("-")]
+            word = args[0]
+            if (len(positional) >= 2 and positional[0] == word and positional[1] == args[1]
+                    and not word.startswith("-") and not Path(word).exists()):
+                # `build WORD SRC ...`: WORD is meant as a language
+                from wasmetool.errors import WasmetoolError
+
+                names = [n for n, c in self.commands.items() if not c.hidden]
+                raise WasmetoolError(f"unknown language '{word}'",
+                                     f"use one of: {', '.join(n for n in names if n != 'precompiled')}"
+                                     ", or 'precompiled FILE.wasm'")
             args = [PROJECT_COMMAND, *args]
         return super().parse_args(ctx, args)
 

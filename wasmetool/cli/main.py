@@ -106,6 +106,11 @@ class _PlainHelpFormatter(click.HelpFormatter):
 
 class _Context(click.Context):
     formatter_class = _PlainHelpFormatter
+    latest: click.Context | None = None  # the innermost command being parsed
+
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        _Context.latest = self
 
 
 def walk_commands(command: click.Command, path: tuple[str, ...] = ("wasmetool",),
@@ -131,6 +136,7 @@ def cli_command() -> click.Command:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, turning user errors into one line and exit code 1."""
+    _Context.latest = None
     try:
         cli_command().main(args=argv, prog_name="wasmetool", standalone_mode=False)
     except WasmetoolError as exc:
@@ -140,7 +146,12 @@ def main(argv: list[str] | None = None) -> int:
         print(exc.ctx.get_help() if exc.ctx else "")
         return 0
     except click_exc.UsageError as exc:
-        command = exc.ctx.command_path if exc.ctx else "wasmetool"
+        # Some parser errors ("requires an argument") carry no context: name the command
+        # being parsed, not the root.
+        ctx = exc.ctx or _Context.latest
+        while ctx is not None and ctx.command.hidden and ctx.parent is not None:
+            ctx = ctx.parent  # `build SRC` runs a hidden command: point at `build --help`
+        command = ctx.command_path if ctx else "wasmetool"
         print(f"error: {exc.format_message()} (see '{command} --help')", file=sys.stderr)
         return 1
     except click_exc.Abort:
