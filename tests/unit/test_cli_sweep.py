@@ -72,6 +72,17 @@ def test_defaults_and_required_notes_render_plainly(cli) -> None:
     assert "[required]" in cli("build", "precompiled", "--help").out
 
 
+def test_arguments_keep_their_help(cli) -> None:
+    """Typer <0.21 on Click 8.5 lost every argument's help text; pyproject pins Click."""
+    assert "New (or empty) project directory." in cli("init", "--help").out
+    assert "Where to push it" in cli("push", "--help").out
+    for path, command in _leaves():
+        text = cli(*path[1:], "--help").out
+        for param in command.params:
+            if isinstance(param, click.Argument) and param.help:
+                assert param.help.split(".")[0][:40] in " ".join(text.split()), (path, param.name)
+
+
 def test_build_help_shows_the_main_form(cli) -> None:
     text = cli("build", "--help").out
     assert "wasmetool build [LANGUAGE] [SRC]" in text

@@ -147,13 +147,13 @@ def _make_language_command(language: str | None, display: str) -> Any:
     ) -> None:
         _compile(language, src, tag, toolchain, config, output, out, no_cache)
 
-    name = language or "the project's language"
     example_lang = f"{language} " if language else ""
+    source_note = "" if language else " The language comes from SRC/wasmetool.toml."
     command.__doc__ = (
         f"Compile a filter project written in {display} and store it.\n\n"
         "Uses local compilers when they are complete, else a Docker container (--toolchain); "
         "an unchanged rebuild is answered from the build cache. Compiler errors are shown as "
-        f"printed, with exit status 1. Builds {name}.\n\n"
+        f"printed, with exit status 1.{source_note}\n\n"
         f"Example: wasmetool build {example_lang}./my-filter -t me/filter:v1 -o filter.wasm"
     )
     return command
