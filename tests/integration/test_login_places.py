@@ -185,3 +185,15 @@ def test_no_secret_in_verbose_output(cli_process, secured: RegistryServer, tmp_p
     for result in results:
         for secret in _secrets(secured):
             assert secret not in result.out and secret not in result.err
+
+
+def test_an_unwritable_config_directory_is_one_line(cli, secured: RegistryServer, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("WASMETOOL_HOME", str(blocker / "home"))
+    result = cli("login", secured.host, "-u", str(secured.username), "-p", str(secured.password))
+    assert result.code == 1
+    lines = [line for line in result.err.strip().splitlines() if not line.startswith("warning: ")]
+    assert len(lines) == 1 and lines[0].startswith("error: cannot save the credentials in ")
+    assert str(secured.password) not in result.err

@@ -122,9 +122,14 @@ def _read_file() -> dict[str, dict[str, str]]:
     path = credentials_file()
     try:
         data = json.loads(path.read_text())
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return {}
-    except (OSError, ValueError):
+    except OSError as exc:
+        raise WasmetoolError(
+            f"cannot read the credential file {path}: {exc.strerror or type(exc).__name__}",
+            "check its permissions, or point WASMETOOL_HOME somewhere usable",
+        ) from None
+    except ValueError:
         raise WasmetoolError(
             f"the credential file {path} is unreadable or corrupt",
             "fix or delete it, then run 'wasmetool login' again",
@@ -330,6 +335,17 @@ def _file_drop(key: str) -> None:
 
 
 def save_credentials(server: str, credentials: Credentials) -> SavedCredentials:
+    try:
+        return _save(server, credentials)
+    except OSError as exc:
+        raise WasmetoolError(
+            f"cannot save the credentials in {paths.config_dir()}: "
+            f"{exc.strerror or type(exc).__name__}",
+            "make that directory writable, or point WASMETOOL_HOME somewhere writable",
+        ) from None
+
+
+def _save(server: str, credentials: Credentials) -> SavedCredentials:
     key = server_key(server)
     secret = json.dumps({"username": credentials.username, "password": credentials.password})
     backend = system_keyring()
