@@ -81,4 +81,5 @@ def test_keeps_a_file_and_a_directory(world: dict[str, Path]) -> None:
 
 
 def test_help_names_force(world: dict[str, Path]) -> None:
-    assert "--force" in _install(world, "--help").stdout
+    text = _install(world, "--help").stdout
+    assert "--force" in text and "set -e" not in text and "#" not in text
