@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
+from collections.abc import Iterator
 
 import typer
 
@@ -19,8 +20,6 @@ try:  # recent Typer releases vendor Click under typer._click
 except ImportError:  # older Typer depends on Click itself
     import click
     from click import exceptions as click_exc
-
-from collections.abc import Iterator
 
 from wasmetool import __version__
 from wasmetool.errors import WasmetoolError, from_os_error
