@@ -91,6 +91,7 @@ def test_inspect_a_wasm_file(cli, filter_file: Path) -> None:
         (["inspect", "me/unknown:v1"], "no image me/unknown:v1"),
         (["inspect", "{missing}"], "does not exist"),
         (["list", "-o", "yaml"], "unknown output format"),
+        (["run", "{good}", "--plugins", "{good}"], "is not UTF-8 text"),
         (["build", "precompiled", "{good}"], "Missing option"),
         (["no-such-command"], "No such command"),
     ],
