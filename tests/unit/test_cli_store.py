@@ -91,7 +91,7 @@ def test_inspect_a_wasm_file(cli, filter_file: Path) -> None:
         (["inspect", "me/unknown:v1"], "no image me/unknown:v1"),
         (["inspect", "{missing}"], "does not exist"),
         (["list", "-o", "yaml"], "unknown output format"),
-        (["run", "{good}", "--plugins", "{good}"], "is not UTF-8 text"),
+        (["run", "{good}", "--plugins", "{binyaml}"], "is not UTF-8 text"),
         (["build", "precompiled", "{good}"], "Missing option"),
         (["no-such-command"], "No such command"),
     ],
@@ -106,7 +106,9 @@ def test_bad_input_is_one_line_exit_1_and_store_unchanged(
         "plain": tmp_path / "plain.wasm",
         "good": filter_file,
         "badconfig": tmp_path / "bad-config.json",
+        "binyaml": tmp_path / "plugins.yaml",
     }
+    files["binyaml"].write_bytes(b"\xff\xfe\x00binary")
     files["text"].write_text("hello, not wasm")
     files["broken"].write_bytes(b"\0asm\x01\0\0\0\xff\xff")
     files["plain"].write_bytes(NOT_PROXY_WASM)
