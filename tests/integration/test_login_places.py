@@ -133,8 +133,13 @@ def test_passphrase_keeps_them_encrypted(run, secured: RegistryServer,
     lines = refused.err.strip().splitlines()
     assert len(lines) == 1 and f"{creds.PASSPHRASE_ENV} does not unlock {encrypted}" in lines[0]
 
-    # logout needs no passphrase to forget them
+    # without the passphrase they are not used, and the user is told why
     monkeypatch.delenv(creds.PASSPHRASE_ENV)
+    unset = run("push", ref)
+    assert unset.code == 1
+    assert f"{creds.PASSPHRASE_ENV} is not set" in unset.err and str(encrypted) in unset.err
+
+    # logout needs no passphrase to forget them
     out = run("logout", secured.host).out
     assert out.startswith("Removed") and str(encrypted) in out
     monkeypatch.setenv(creds.PASSPHRASE_ENV, PASSPHRASE)

@@ -295,9 +295,28 @@ def _encrypted_get(key: str) -> Credentials | None:
         return None
     backend = _encrypted_keyring()
     if backend is None:
-        log.debug("%s exists but %s is not set", encrypted_file(), PASSPHRASE_ENV)
+        if _encrypted_has(key) and key not in _warned:
+            import sys
+
+            _warned.add(key)
+            print(f"warning: credentials for {key} are in {encrypted_file()}, but "
+                  f"{PASSPHRASE_ENV} is not set, so they are not used", file=sys.stderr)
         return None
     return _decode(backend.get_password(KEYRING_SERVICE, key), key)
+
+
+def _encrypted_has(key: str) -> bool:
+    """Whether the encrypted file holds an entry for ``key`` (names are not encrypted)."""
+    import configparser
+
+    from keyrings.alt.escape import escape
+
+    config = configparser.RawConfigParser()
+    try:
+        config.read(encrypted_file(), encoding="utf-8")
+    except (OSError, configparser.Error):
+        return False
+    return config.has_option(escape(KEYRING_SERVICE), escape(key))
 
 
 def _decode(secret: str | None, key: str) -> Credentials | None:
