@@ -161,7 +161,7 @@ def remove_images(
     store = Store.open()
     parsed = [parse_reference(r) for r in refs]
     for ref in parsed:
-        store.resolve(ref)
+        store.find(ref)  # existence only: a corrupt image can still be removed
     for ref in parsed:
         freed = store.remove(ref)
         print(f"removed {ref.familiar}" + (f" ({human_size(freed)} freed)" if freed else ""))

@@ -93,6 +93,9 @@ def test_an_altered_manifest_does_not_break_list(cli, stored: dict[str, str]) ->
     assert rows["me/hello"][2] == "-" and rows["me/hello"][-1] == "CORRUPT"
     assert rows["me/other"][-1] == "ok"
     assert "manifest blob" in cli("inspect", "me/hello:v1").out
+    removed = cli("rm", "me/hello:v1")  # the repair the hints suggest must work
+    assert removed.code == 0, removed.err
+    assert cli("verify").code == 0
 
 
 def test_a_missing_blob_and_a_stray_corrupt_blob(cli, stored: dict[str, str]) -> None:
