@@ -881,9 +881,11 @@ class HttpProxyServer:
     def protocol(self) -> HttpServerConnection:
         return HttpServerConnection(self)
 
-    async def listen(self, host: str, port: int) -> tuple[str, int]:
+    async def listen(self, host: str, port: int, reuse_port: bool = False) -> tuple[str, int]:
+        """Listen; with ``reuse_port`` beside the other workers' sockets on the same port."""
         self.server = await self.loop.create_server(self.protocol, host, port, backlog=1024,
-                                                    reuse_address=True)
+                                                    reuse_address=True,
+                                                    reuse_port=True if reuse_port else None)
         sockets = self.server.sockets
         sockname = sockets[0].getsockname()
         if len(sockets) == 1 and sockname[0] not in ("0.0.0.0", "::"):
