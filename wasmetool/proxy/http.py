@@ -617,7 +617,7 @@ class HttpServerConnection(asyncio.Protocol):
         if peer:
             self.peer = (peer[0], peer[1])
         fixed = self.server.fixed_local
-        if fixed is not None:   # the listener's own address: no getsockname per connection
+        if fixed is not None:   # the listener's own address, formatted once
             self.local, self.local_authority = fixed
         else:
             local = transport.get_extra_info("sockname")

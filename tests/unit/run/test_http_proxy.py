@@ -472,7 +472,7 @@ def test_https_upstream(loop_thread: LoopThread, tmp_path: Path) -> None:
 @pytest.mark.parametrize("bind", ["127.0.0.1", "0.0.0.0"])
 def test_request_without_host_gets_the_connections_local_address(loop_thread: LoopThread,
                                                                   bind: str) -> None:
-    """A concrete listener address is taken once (no getsockname per connection); a wildcard
+    """A concrete listener address is taken and formatted once; a wildcard
     one is resolved per connection. Either way :authority is the address the client hit."""
     stats = ServerStats()
     server = HttpProxyServer(loop_thread.loop, PassthroughStream,
