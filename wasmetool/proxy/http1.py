@@ -7,6 +7,13 @@ requests carry ``:method :path :authority :scheme`` and responses ``:status``.
 from __future__ import annotations
 
 from http import HTTPStatus
+from typing import Any
+
+_wire: Any
+try:    # the optional C serialiser (_wire.c); the Python functions below are the fallback
+    from wasmetool.proxy import _wire  # type: ignore[attr-defined, no-redef]
+except ImportError:
+    _wire = None
 
 # Hop-by-hop headers: consumed by each HTTP/1.1 hop, never forwarded (RFC 9110 §7.6.1).
 HOP_BY_HOP = frozenset({
@@ -39,6 +46,19 @@ def head_bytes(first_line: bytes, headers: list[tuple[bytes, bytes]],
 
     ``extra`` is zero or more complete header lines (each ending in CRLF) added last.
     """
+    if _wire is not None:
+        data = _wire.head_bytes(first_line, headers, extra, HOP_BY_HOP)
+        if data is None:
+            raise HeaderInjection("CR or LF inside a header")
+        if data is not NotImplemented:
+            return data  # type: ignore[no-any-return]
+    return head_bytes_py(first_line, headers, extra)
+
+
+def head_bytes_py(first_line: bytes, headers: list[tuple[bytes, bytes]],
+                  extra: bytes = b"") -> bytes:
+    """:func:`head_bytes` in Python: the reference, and the path when the C one is not
+    built (or is given headers that are not a list of (bytes, bytes) tuples)."""
     hop = HOP_BY_HOP
     lines = [k + b": " + v for k, v in headers if k not in hop and k[:1] != b":"]
     count = len(lines)

@@ -16,7 +16,14 @@ from typing import Protocol
 import httptools
 
 from wasmetool.host.plugin_file import HttpTarget
-from wasmetool.proxy.http1 import HOP_BY_HOP, STATUS_BYTES, HeaderInjection, chunk, trailer_block
+from wasmetool.proxy.http1 import (
+    HOP_BY_HOP,
+    STATUS_BYTES,
+    HeaderInjection,
+    _wire,
+    chunk,
+    trailer_block,
+)
 from wasmetool.proxy.stats import ServerStats
 
 log = logging.getLogger(__name__)
@@ -58,6 +65,18 @@ class UpstreamRequest(Protocol):
 
 def request_head(headers: Headers, end_stream: bool, prefix: bytes) -> tuple[bytes, bool, bool]:
     """Serialise request headers → (head bytes, chunked body?, HEAD request?)."""
+    if _wire is not None:
+        head = _wire.request_head(headers, end_stream, prefix, _SKIP_REQUEST_HEADERS)
+        if head is None:
+            raise HeaderInjection("CR or LF inside a request header")
+        if head is not NotImplemented:
+            return head  # type: ignore[no-any-return]
+    return request_head_py(headers, end_stream, prefix)
+
+
+def request_head_py(headers: Headers, end_stream: bool,
+                    prefix: bytes) -> tuple[bytes, bool, bool]:
+    """:func:`request_head` in Python: the reference, and the fallback."""
     method = b"GET"
     path = b"/"
     authority = b""
