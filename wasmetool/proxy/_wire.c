@@ -105,7 +105,7 @@ done:
 }
 
 static PyObject *s_method, *s_path, *s_authority, *s_content_length, *s_get, *s_slash,
-                *s_head, *s_empty;
+                *s_head, *s_empty, *s_status;
 
 static int
 bytes_eq(PyObject *a, PyObject *b)
@@ -218,7 +218,94 @@ done:
     return result;
 }
 
+/* The bytes lower-cased (the same object when it has no upper-case letter), new ref. */
+static PyObject *
+lowered(PyObject *b)
+{
+    const char *src = PyBytes_AS_STRING(b);
+    Py_ssize_t n = PyBytes_GET_SIZE(b), i = 0;
+    while (i < n && !(src[i] >= 'A' && src[i] <= 'Z'))
+        i++;
+    if (i == n) {
+        Py_INCREF(b);
+        return b;
+    }
+    PyObject *out = PyBytes_FromStringAndSize(src, n);
+    if (out == NULL)
+        return NULL;
+    char *dst = PyBytes_AS_STRING(out);
+    for (; i < n; i++)
+        if (dst[i] >= 'A' && dst[i] <= 'Z')
+            dst[i] = (char)(dst[i] + 32);
+    return out;
+}
+
+static PyObject *s_transfer_encoding;
+
+/* response_head(raw, status, hop) -> (headers, framed) | NotImplemented
+ * [(b":status", status)] + the raw (name, value) pairs with lower-case names, hop-by-hop
+ * ones left out (content-length is kept); framed: content-length or transfer-encoding was
+ * there. */
+static PyObject *
+w_response_head(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3 || !PyList_CheckExact(args[0]) || !PyBytes_CheckExact(args[1])
+            || !PyAnySet_Check(args[2]))
+        return not_implemented();
+    PyObject *raw = args[0], *hop = args[2];
+    Py_ssize_t n = PyList_GET_SIZE(raw);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *name, *value;
+        if (pair_parts(PyList_GET_ITEM(raw, i), &name, &value) < 0)
+            return not_implemented();
+    }
+    PyObject *headers = PyList_New(0);
+    if (headers == NULL)
+        return NULL;
+    int framed = 0;
+    PyObject *status = Py_BuildValue("(OO)", s_status, args[1]);
+    if (status == NULL || PyList_Append(headers, status) < 0)
+        goto fail_status;
+    Py_DECREF(status);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PyList_GET_ITEM(raw, i);
+        PyObject *name = lowered(PyTuple_GET_ITEM(item, 0));
+        if (name == NULL)
+            goto fail;
+        int is_length = bytes_eq(name, s_content_length);
+        if (is_length || bytes_eq(name, s_transfer_encoding))
+            framed = 1;
+        int drop = 0;
+        if (!is_length) {
+            drop = PySet_Contains(hop, name);
+            if (drop < 0) {
+                Py_DECREF(name);
+                goto fail;
+            }
+        }
+        if (!drop) {
+            PyObject *pair = PyTuple_Pack(2, name, PyTuple_GET_ITEM(item, 1));
+            if (pair == NULL || PyList_Append(headers, pair) < 0) {
+                Py_XDECREF(pair);
+                Py_DECREF(name);
+                goto fail;
+            }
+            Py_DECREF(pair);
+        }
+        Py_DECREF(name);
+    }
+    PyObject *result = Py_BuildValue("(NO)", headers, framed ? Py_True : Py_False);
+    return result;
+fail_status:
+    Py_XDECREF(status);
+fail:
+    Py_DECREF(headers);
+    return NULL;
+}
+
 static PyMethodDef w_methods[] = {
+    {"response_head", (PyCFunction)(void (*)(void))w_response_head, METH_FASTCALL,
+     "response_head(raw, status, hop) -> (headers, framed)"},
     {"head_bytes", (PyCFunction)(void (*)(void))w_head_bytes, METH_FASTCALL,
      "head_bytes(first_line, headers, extra, hop) -> bytes, or None if a header holds LF"},
     {"request_head", (PyCFunction)(void (*)(void))w_request_head, METH_FASTCALL,
@@ -241,7 +328,9 @@ PyInit__wire(void)
     s_slash = PyBytes_FromString("/");
     s_head = PyBytes_FromString("HEAD");
     s_empty = PyBytes_FromString("");
-    if (!s_method || !s_path || !s_authority || !s_content_length || !s_get || !s_slash
+    s_status = PyBytes_FromString(":status");
+    s_transfer_encoding = PyBytes_FromString("transfer-encoding");
+    if (!s_status || !s_transfer_encoding || !s_method || !s_path || !s_authority || !s_content_length || !s_get || !s_slash
             || !s_head || !s_empty)
         return NULL;
     return PyModule_Create(&w_module);

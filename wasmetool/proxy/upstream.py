@@ -36,7 +36,6 @@ _SKIP_REQUEST_HEADERS = HOP_BY_HOP | {b"host"}
 # names request_head() handles itself: the pseudo-headers it reads, and what it skips
 _REQUEST_SPECIAL = _SKIP_REQUEST_HEADERS | {b":method", b":path", b":authority", b":scheme",
                                             b"content-length"}
-_STATUS_PLACEHOLDER = (b":status", b"")
 _FRAMING_OR_HOP = HOP_BY_HOP | {b"content-length"}
 
 
@@ -110,6 +109,35 @@ def request_head_py(headers: Headers, end_stream: bool,
     return data, chunked, method == b"HEAD"
 
 
+def response_head(raw: Headers, status: bytes) -> tuple[Headers, bool]:
+    """A response head as httptools gave it → ([(:status, status), lower-cased headers
+    without hop-by-hop ones (content-length kept)], framed: content-length or
+    transfer-encoding was there)."""
+    if _wire is not None:
+        head = _wire.response_head(raw, status, HOP_BY_HOP)
+        if head is not NotImplemented:
+            return head  # type: ignore[no-any-return]
+    return response_head_py(raw, status)
+
+
+def response_head_py(raw: Headers, status: bytes) -> tuple[Headers, bool]:
+    """:func:`response_head` in Python: the reference, and the fallback."""
+    headers = [(b":status", status)]
+    framed = False
+    for name, value in raw:
+        name = name.lower()
+        if name in _FRAMING_OR_HOP:
+            if name == b"content-length":
+                framed = True
+            elif name == b"transfer-encoding":
+                framed = True
+                continue
+            else:
+                continue              # hop-by-hop
+        headers.append((name, value))
+    return headers, framed
+
+
 class UpstreamConnection(asyncio.Protocol):
     """One pooled connection to an upstream; serves one sink at a time."""
 
@@ -141,6 +169,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._complete = False
         self._interim = False
         self._pending_headers: Headers = []
+        self._in_head = False         # between message begin and headers complete
         self._framed = False
         self._eof_body = False       # body delimited by the connection closing
 
@@ -335,32 +364,25 @@ class UpstreamConnection(asyncio.Protocol):
         self._headers = None
         self._trailers = None
         self._framed = False
-        self._pending_headers = [_STATUS_PLACEHOLDER]
+        self._in_head = True
+        self._pending_headers = []
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        name = name.lower()
-        if self._headers is None and not self.delivered_headers:
-            if name in _FRAMING_OR_HOP:
-                if name == b"content-length":
-                    self._framed = True
-                elif name == b"transfer-encoding":
-                    self._framed = True
-                    return
-                else:
-                    return              # hop-by-hop
+        if self._in_head:           # the head as sent; sorted out once it is complete
             self._pending_headers.append((name, value))
         else:
             if self._trailers is None:
                 self._trailers = []
-            self._trailers.append((name, value))
+            self._trailers.append((name.lower(), value))
 
     def on_headers_complete(self) -> None:
+        self._in_head = False
         status = self.parser.get_status_code()
         if 100 <= status < 200:
             self._interim = True
             return
-        headers = self._pending_headers
-        headers[0] = (b":status", STATUS_BYTES.get(status) or str(status).encode())
+        headers, self._framed = response_head(
+            self._pending_headers, STATUS_BYTES.get(status) or str(status).encode())
         self._headers = headers
         self._eof_body = not self._framed and status not in (204, 304)
         self.keep_alive = self.parser.should_keep_alive()

@@ -71,3 +71,20 @@ def test_odd_inputs_fall_back_to_python() -> None:
     assert head_bytes(b"HTTP/1.1 200 OK\r\n", odd) == b"HTTP/1.1 200 OK\r\nx-a: 1\r\n\r\n"  # type: ignore[arg-type]
     assert upstream._wire is http1._wire
     assert request_head([(b":path", b"/x")], True, b"")[0] == b"GET /x HTTP/1.1\r\nhost: \r\n\r\n"
+
+
+RAW_RESPONSES = [
+    [(b"Content-Length", b"2"), (b"Content-Type", b"text/plain"), (b"Date", b"x")],
+    [(b"Transfer-Encoding", b"chunked"), (b"Connection", b"keep-alive"), (b"X-Up", b"1")],
+    [(b"keep-alive", b"timeout=5"), (b"TE", b"trailers"), (b"x-already-lower", b"v")],
+    [],
+    [(b"X-%d" % i, b"%d" % i) for i in range(70)],
+]
+
+
+@pytest.mark.parametrize("raw", RAW_RESPONSES)
+def test_response_head_same_as_python(raw: list[tuple[bytes, bytes]]) -> None:
+    assert upstream.response_head(raw, b"200") == upstream.response_head_py(raw, b"200")
+    headers, framed = upstream.response_head(raw, b"200")
+    assert headers[0] == (b":status", b"200")
+    assert framed == any(n.lower() in (b"content-length", b"transfer-encoding") for n, _ in raw)
