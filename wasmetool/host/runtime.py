@@ -23,6 +23,7 @@ from wasmetool.host.vm import Vm
 
 if TYPE_CHECKING:
     from wasmetool.host.network_filter import Connection, ConnectionCallbacks
+    from wasmetool.host.observe import CallObserver
 
 __all__ = ["Host", "LogRecord", "StreamInfo", "HttpStream", "HttpStreamCallbacks"]
 
@@ -33,7 +34,9 @@ class Host:
     def __init__(self, plugins: list[PluginConfig], dispatcher: Dispatcher, *,
                  limits: Limits | None = None,
                  log_sink: Callable[[LogRecord], None] | None = None,
-                 log_level: int = abi.INFO) -> None:
+                 log_level: int = abi.INFO,
+                 observer: CallObserver | None = None) -> None:
+        self.observer = observer      # sees every host call and callback (tracing)
         self.plugins = [PluginRuntime(p) for p in plugins]
         self.dispatcher = dispatcher
         self.limits = limits or Limits()

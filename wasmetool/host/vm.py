@@ -195,10 +195,12 @@ class Vm:
         self.calls = fastpath.CallState(store, engine.deadline_ticks(self.limits.call_timeout_ms))
         linker = wasmtime.Linker(eng)
         wanted = {(imp.module, imp.name) for imp in module.imports}
+        observer = self.host.observer
         for f in host_functions(self.abi):
             if (f.module, f.name) not in wanted:
                 continue
-            fastpath.define_host_function(linker, f.module, f.name, f.params, f.result, f.fn,
+            fn = f.fn if observer is None else observer.wrap_host_function(self, f.name, f.fn)
+            fastpath.define_host_function(linker, f.module, f.name, f.params, f.result, fn,
                                           self, self._host_error, self.raw, self._keep)
         self._linker = linker
         self.calls.depth = 1          # instantiation runs the start function, if any
@@ -229,6 +231,8 @@ class Vm:
             if _sig(item.type(store)) != (params, "i" * nres):
                 continue        # only `main` may differ (inspect_module refused the rest)
             caller = fastpath.make_export_caller(self.calls, item, params, nres, self.raw)
+            if observer is not None:
+                caller = observer.wrap_callback(self, name, caller)
             if name == "malloc":
                 ex.allocator = caller
             elif name in Exports.__slots__:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from wasmetool.host import abi
 from wasmetool.host.stream_info import StreamInfo
 from wasmetool.testing.root import HeaderInput, Headers, HostEmulator, _b, to_headers
+from wasmetool.testing.trace import TraceEvent
 
 
 class Exchange:
@@ -72,7 +74,7 @@ class Exchange:
 
     # driving -------------------------------------------------------------------------
     def _pump(self) -> Exchange:
-        self.emu.dispatcher.run_pending()
+        self.emu.pump()
         return self
 
     def send_request_headers(self, headers: HeaderInput, end_stream: bool = False) -> Exchange:
@@ -103,6 +105,75 @@ class Exchange:
     def complete(self) -> Exchange:
         self.stream.complete()
         return self._pump()
+
+    # pausing ---------------------------------------------------------------------------
+    @property
+    def request_paused(self) -> bool:
+        """A filter stopped the request (headers, body or trailers) and has not resumed it."""
+        return not self.stream.finished and self.stream.req.stop >= 0
+
+    @property
+    def response_paused(self) -> bool:
+        return not self.stream.finished and self.stream.resp.stop >= 0
+
+    @property
+    def paused(self) -> bool:
+        return self.request_paused or self.response_paused
+
+    def resume(self, direction: str = "request") -> Exchange:
+        """Continue a paused direction (``request`` or ``response``) as if the filter that
+        stopped it called proxy_continue_stream."""
+        if direction not in ("request", "response"):
+            raise ValueError("direction is 'request' or 'response'")
+        d = self.stream.req if direction == "request" else self.stream.resp
+        if self.stream.finished or d.stop < 0:
+            raise AssertionError(f"the {direction} is not paused")
+        f = d.chain[d.stop]
+        if f.ctx is None:
+            raise AssertionError(f"the {direction} is held by a failed plugin")
+        self.stream.continue_stream(f.ctx, abi.STREAM_HTTP_REQUEST if direction == "request"
+                                    else abi.STREAM_HTTP_RESPONSE)
+        return self._pump()
+
+    # what the filters did --------------------------------------------------------------
+    @property
+    def context_ids(self) -> list[int]:
+        """This stream's context id in each filter of the chain."""
+        return [f.id for f in self.stream.filters]
+
+    @property
+    def trace(self) -> list[TraceEvent]:
+        """The trace events of this stream's contexts (needs trace=True, the default)."""
+        tracer = self.emu.tracer
+        if tracer is None:
+            return []
+        mine = {(f.plugin.name, f.id) for f in self.stream.filters}
+        return [e for e in tracer.events if (e.plugin, e.context_id) in mine]
+
+    @property
+    def actions(self) -> list[tuple[str, str]]:
+        """(callback, action) for each stream callback that returned one, in order, e.g.
+        ``[("proxy_on_request_headers", "Continue"), ("proxy_on_response_headers", "Pause")]``."""
+        return [(e.name, e.action) for e in self.trace if e.action is not None]
+
+    def action(self, callback: str) -> str | None:
+        """The action the last ``callback`` (``request_headers``, ``proxy_on_response_body``...)
+        returned, None if it was not called."""
+        name = callback if callback.startswith("proxy_on_") else "proxy_on_" + callback
+        found = [a for n, a in self.actions if n == name]
+        return found[-1] if found else None
+
+    def get_property(self, path: str | list[str], index: int = 0) -> bytes | None:
+        """A property as the index-th filter of the chain would read it now
+        (``"request.path"`` or ``["request", "path"]``)."""
+        from wasmetool.host.attributes import get_property
+
+        ctx = self.stream.filters[index].ctx
+        if ctx is None:
+            return None
+        parts = path if isinstance(path, list) else path.split(".")
+        value = get_property(ctx, b"\0".join(p.encode() for p in parts))
+        return value if isinstance(value, bytes) else None
 
     # convenience -----------------------------------------------------------------------
     @property
@@ -138,7 +209,10 @@ class HttpEmulator(HostEmulator):
     kind = "http"
 
     def new_exchange(self, info: StreamInfo | None = None) -> Exchange:
+        """A fresh stream to drive step by step."""
         return Exchange(self, info)
+
+    stream = new_exchange
 
     def request(self, headers: HeaderInput | None = None, body: bytes | str | None = None,
                 trailers: HeaderInput | None = None, *,

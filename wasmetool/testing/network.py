@@ -18,7 +18,7 @@ class TcpSession:
                                        protocol="")
         self.conn = emu.host.new_connection(self.info, self)
         self.conn.on_new_connection()
-        emu.dispatcher.run_pending()
+        emu.pump()
 
     # ConnectionCallbacks
     def write_upstream(self, data: bytes, end_stream: bool) -> None:
@@ -35,12 +35,12 @@ class TcpSession:
     # driving
     def client_sends(self, data: bytes | str, end_stream: bool = False) -> TcpSession:
         self.conn.downstream_data(_b(data), end_stream)
-        self.emu.dispatcher.run_pending()
+        self.emu.pump()
         return self
 
     def upstream_sends(self, data: bytes | str, end_stream: bool = False) -> TcpSession:
         self.conn.upstream_data(_b(data), end_stream)
-        self.emu.dispatcher.run_pending()
+        self.emu.pump()
         return self
 
     def upstream_closes(self, close_client: bool = True) -> TcpSession:
@@ -51,12 +51,12 @@ class TcpSession:
         if close_client:
             self.conn.downstream_closed(local=True)
             self.closed = True
-        self.emu.dispatcher.run_pending()
+        self.emu.pump()
         return self
 
     def client_closes(self) -> TcpSession:
         self.conn.downstream_closed()
-        self.emu.dispatcher.run_pending()
+        self.emu.pump()
         return self
 
 

@@ -1,0 +1,27 @@
+"""A narrow hook for whoever watches the guest boundary (a tracer, a strict checker).
+
+The host defines the interface and calls it once per VM load; it never imports the
+watchers (wasmetool.testing's tracer implements it, `wasmetool run --trace` passes one in).
+With no observer the host's call paths are untouched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from wasmetool.host.vm import Vm
+
+
+class CallObserver(Protocol):
+    def wrap_host_function(self, vm: Vm, name: str,
+                           fn: Callable[..., Any]) -> Callable[..., Any]:
+        """Return what the guest's import ``name`` calls instead of ``fn(vm, *args)``;
+        the wrapper must call ``fn`` with the same arguments and return its result."""
+        ...
+
+    def wrap_callback(self, vm: Vm, name: str,
+                      call: Callable[..., int]) -> Callable[..., int]:
+        """Return what the host calls instead of the guest export ``name``."""
+        ...

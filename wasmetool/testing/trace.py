@@ -1,0 +1,440 @@
+"""A trace of every callback into the guest and every host call it makes, decoded.
+
+:class:`Tracer` implements the host's :class:`~wasmetool.host.observe.CallObserver`: the
+host hands it each import and export once, when a VM loads, and it wraps them. Each
+call becomes a :class:`TraceEvent` with its arguments decoded from guest memory (strings,
+header maps, buffer and map names, out-parameters after the call) and its status.
+
+The same tracer serves the test API (kept events, the tail shown on a failure, strict
+mode) and ``wasmetool run --trace`` (a sink that prints each event as it happens).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from wasmetool.host import abi, pairs
+from wasmetool.host.fastpath import AbortGuest, GuestTrap
+
+if TYPE_CHECKING:
+    from wasmetool.host.vm import Vm
+
+STATUS_NAMES = {
+    abi.OK: "OK", abi.NOT_FOUND: "NOT_FOUND", abi.BAD_ARGUMENT: "BAD_ARGUMENT",
+    abi.SERIALIZATION_FAILURE: "SERIALIZATION_FAILURE", abi.PARSE_FAILURE: "PARSE_FAILURE",
+    5: "BAD_EXPRESSION", abi.INVALID_MEMORY_ACCESS: "INVALID_MEMORY_ACCESS",
+    abi.EMPTY: "EMPTY", abi.CAS_MISMATCH: "CAS_MISMATCH", 9: "RESULT_MISMATCH",
+    abi.INTERNAL_FAILURE: "INTERNAL_FAILURE", abi.BROKEN_CONNECTION: "BROKEN_CONNECTION",
+    abi.UNIMPLEMENTED: "UNIMPLEMENTED",
+}
+# statuses that are ordinary answers (a missing header, an empty queue, a CAS race)
+ORDINARY_STATUSES = frozenset({abi.OK, abi.NOT_FOUND, abi.EMPTY, abi.CAS_MISMATCH})
+
+MAP_NAMES = ("request_headers", "request_trailers", "response_headers", "response_trailers",
+             "grpc_initial_metadata", "grpc_trailing_metadata", "http_call_response_headers",
+             "http_call_response_trailers")
+BUFFER_NAMES = ("request_body", "response_body", "downstream_data", "upstream_data",
+                "http_call_response_body", "grpc_message", "vm_configuration",
+                "plugin_configuration", "foreign_function_arguments")
+STREAM_NAMES = ("request", "response", "downstream", "upstream")
+PEER_NAMES = ("unknown", "local", "remote")
+METRIC_NAMES = ("counter", "gauge", "histogram")
+
+_U32 = struct.Struct("<I")
+_U64 = struct.Struct("<Q")
+
+# Argument specs: "name" (integer), "name:kind" (enum or flag), "name:str"/"name:pairs"
+# (a pointer and a size, read before the call), "name:out"/"name:outpairs" (a pointer to
+# the returned pointer and one to the size, read after the call), "name:u32"/"name:u64"
+# (a pointer the host writes one integer to).
+HOST_CALLS: dict[str, tuple[str, ...]] = {
+    "proxy_log": ("level:level", "message:str"),
+    "proxy_get_log_level": ("level:u32",),
+    "proxy_get_current_time_nanoseconds": ("time:u64",),
+    "proxy_set_tick_period_milliseconds": ("period_ms",),
+    "proxy_get_configuration": ("configuration:out",),
+    "proxy_get_buffer_bytes": ("buffer:buffer", "start", "max_size", "data:out"),
+    "proxy_set_buffer_bytes": ("buffer:buffer", "start", "size", "data:str"),
+    "proxy_get_buffer_status": ("buffer:buffer", "size:u32", "flags:u32"),
+    "proxy_get_header_map_pairs": ("map:map", "pairs:outpairs"),
+    "proxy_set_header_map_pairs": ("map:map", "pairs:pairs"),
+    "proxy_get_header_map_size": ("map:map", "size:u32"),
+    "proxy_get_header_map_value": ("map:map", "key:str", "value:out"),
+    "proxy_add_header_map_value": ("map:map", "key:str", "value:str"),
+    "proxy_replace_header_map_value": ("map:map", "key:str", "value:str"),
+    "proxy_remove_header_map_value": ("map:map", "key:str"),
+    "proxy_get_property": ("path:path", "value:out"),
+    "proxy_set_property": ("path:path", "value:str"),
+    "proxy_continue_stream": ("stream:stream",),
+    "proxy_close_stream": ("stream:stream",),
+    "proxy_send_local_response": ("status", "details:str", "body:str", "headers:pairs",
+                                  "grpc_status"),
+    "proxy_http_call": ("cluster:str", "headers:pairs", "body:str", "trailers:pairs",
+                        "timeout_ms", "token:u32"),
+    "proxy_grpc_call": ("cluster:str", "service:str", "method:str", "metadata:pairs",
+                        "message:str", "timeout_ms", "token:u32"),
+    "proxy_grpc_stream": ("cluster:str", "service:str", "method:str", "metadata:pairs",
+                          "token:u32"),
+    "proxy_grpc_send": ("token", "message:str", "end_stream:bool"),
+    "proxy_grpc_cancel": ("token",),
+    "proxy_grpc_close": ("token",),
+    "proxy_get_shared_data": ("key:str", "value:out", "cas:u32"),
+    "proxy_set_shared_data": ("key:str", "value:str", "cas"),
+    "proxy_register_shared_queue": ("name:str", "queue_id:u32"),
+    "proxy_resolve_shared_queue": ("vm_id:str", "name:str", "queue_id:u32"),
+    "proxy_enqueue_shared_queue": ("queue_id", "data:str"),
+    "proxy_dequeue_shared_queue": ("queue_id", "data:out"),
+    "proxy_define_metric": ("type:metric", "name:str", "metric_id:u32"),
+    "proxy_increment_metric": ("metric_id", "offset"),
+    "proxy_record_metric": ("metric_id", "value"),
+    "proxy_get_metric": ("metric_id", "value:u64"),
+    "proxy_set_effective_context": ("context_id",),
+    "proxy_get_status": ("code:u32", "message:out"),
+    "proxy_call_foreign_function": ("name:str", "arguments:str", "result:out"),
+}
+
+CALLBACK_ARGS: dict[str, tuple[str, ...]] = {
+    "proxy_on_context_create": ("context_id", "parent_context_id"),
+    "proxy_on_vm_start": ("context_id", "vm_configuration_size"),
+    "proxy_on_configure": ("context_id", "plugin_configuration_size"),
+    "proxy_on_tick": ("context_id",),
+    "proxy_on_done": ("context_id",),
+    "proxy_on_log": ("context_id",),
+    "proxy_on_delete": ("context_id",),
+    "proxy_on_new_connection": ("context_id",),
+    "proxy_on_downstream_data": ("context_id", "data_size", "end_of_stream:bool"),
+    "proxy_on_upstream_data": ("context_id", "data_size", "end_of_stream:bool"),
+    "proxy_on_downstream_connection_close": ("context_id", "peer:peer"),
+    "proxy_on_upstream_connection_close": ("context_id", "peer:peer"),
+    "proxy_on_request_headers": ("context_id", "num_headers", "end_of_stream:bool"),
+    "proxy_on_response_headers": ("context_id", "num_headers", "end_of_stream:bool"),
+    "proxy_on_request_body": ("context_id", "body_size", "end_of_stream:bool"),
+    "proxy_on_response_body": ("context_id", "body_size", "end_of_stream:bool"),
+    "proxy_on_request_trailers": ("context_id", "num_trailers"),
+    "proxy_on_response_trailers": ("context_id", "num_trailers"),
+    "proxy_on_http_call_response": ("context_id", "token", "num_headers", "body_size",
+                                    "num_trailers"),
+    "proxy_on_grpc_receive_initial_metadata": ("context_id", "token", "num_headers"),
+    "proxy_on_grpc_receive": ("context_id", "token", "message_size"),
+    "proxy_on_grpc_receive_trailing_metadata": ("context_id", "token", "num_trailers"),
+    "proxy_on_grpc_close": ("context_id", "token", "status_code"),
+    "proxy_on_queue_ready": ("context_id", "queue_id"),
+    "proxy_on_foreign_function": ("context_id", "function_id", "data_size"),
+}
+# what a callback's return value means
+ACTION_CALLBACKS = frozenset({
+    "proxy_on_request_headers", "proxy_on_response_headers", "proxy_on_request_body",
+    "proxy_on_response_body", "proxy_on_request_trailers", "proxy_on_response_trailers",
+    "proxy_on_new_connection", "proxy_on_downstream_data", "proxy_on_upstream_data"})
+BOOL_CALLBACKS = frozenset({"proxy_on_vm_start", "proxy_on_configure", "proxy_on_done"})
+UNTRACED = frozenset({"malloc", "proxy_on_memory_allocate"})   # the guest's allocator
+
+_IN_PAIRS = ("str", "pairs", "path", "out", "outpairs")
+
+
+def action_name(value: int) -> str:
+    return {0: "Continue", 1: "Pause"}.get(value, f"Stop({value})")
+
+
+def _enum(names: tuple[str, ...], value: int) -> str:
+    return names[value] if 0 <= value < len(names) else str(value)
+
+
+def show_bytes(data: bytes | None, limit: int = 160) -> str:
+    if data is None:
+        return "<unreadable>"
+    text = data.decode("utf-8", "backslashreplace")
+    if len(text) > limit:
+        return repr(text[:limit])[:-1] + f"…' ({len(data)} bytes)"
+    return repr(text)
+
+
+def show_pairs(data: bytes | None) -> str:
+    if data is None:
+        return "<unreadable>"
+    decoded = pairs.decode(data)
+    if decoded is None:
+        return f"<malformed map, {len(data)} bytes>"
+    return "{" + ", ".join(f"{show_bytes(k, 60)}: {show_bytes(v, 60)}" for k, v in decoded) + "}"
+
+
+@dataclass(slots=True)
+class TraceEvent:
+    """One callback (``kind="callback"``) or host call (``kind="hostcall"``)."""
+
+    kind: str
+    name: str
+    plugin: str
+    context_id: int
+    depth: int
+    args: dict[str, Any] = field(default_factory=dict)
+    result: int | None = None
+    outputs: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    done: bool = False
+
+    @property
+    def status(self) -> str:
+        """A host call's status name (``OK``, ``NOT_FOUND``...)."""
+        if self.result is None:
+            return ""
+        return STATUS_NAMES.get(self.result, str(self.result))
+
+    @property
+    def action(self) -> str | None:
+        """A stream callback's action (``Continue``/``Pause``), else None."""
+        if self.kind != "callback" or self.name not in ACTION_CALLBACKS or self.result is None:
+            return None
+        return action_name(self.result)
+
+    def result_text(self) -> str:
+        if self.error is not None:
+            return f"TRAP {self.error}"
+        if self.result is None:
+            return ""
+        if self.kind == "hostcall":
+            text = self.status if self.name in HOST_CALLS else str(self.result)
+            if self.outputs:
+                text += " " + ", ".join(f"{k}={v}" for k, v in self.outputs.items())
+            return text
+        if self.name in ACTION_CALLBACKS:
+            return action_name(self.result)
+        if self.name in BOOL_CALLBACKS:
+            return "true" if self.result else "false"
+        return ""           # the other callbacks return nothing
+
+    def call_text(self) -> str:
+        args = ", ".join(f"{k}={v}" for k, v in self.args.items())
+        return f"{self.name}({args})"
+
+    def __str__(self) -> str:
+        indent = "  " * self.depth
+        arrow = "→ " if self.kind == "callback" else "  "
+        text = f"[{self.plugin} #{self.context_id}] {indent}{arrow}{self.call_text()}"
+        result = self.result_text()
+        return f"{text} = {result}" if result else text
+
+
+class StrictModeError(AssertionError):
+    """A host call failed (or the guest trapped) while the emulator ran in strict mode."""
+
+
+def _decode_in(vm: Vm, specs: tuple[str, ...], raw: tuple[int, ...],
+               out_slots: list[tuple[str, str, int, int]]) -> dict[str, Any]:
+    mem = vm.mem
+    args: dict[str, Any] = {}
+    i = 0
+    for spec in specs:
+        name, _, kind = spec.partition(":")
+        if i >= len(raw):
+            break
+        if kind in _IN_PAIRS:
+            ptr, size = raw[i], raw[i + 1] if i + 1 < len(raw) else 0
+            i += 2
+            if kind in ("out", "outpairs"):
+                out_slots.append((name, kind, ptr, size))
+                continue
+            data = mem.read(ptr, size) if mem is not None else None
+            if kind == "pairs":
+                args[name] = show_pairs(data)
+            elif kind == "path":
+                args[name] = ".".join(p.decode("utf-8", "replace")
+                                      for p in data.split(b"\0") if p) \
+                    if data is not None else "<unreadable>"
+            else:
+                args[name] = show_bytes(data)
+            continue
+        value = raw[i]
+        i += 1
+        if kind in ("u32", "u64"):
+            out_slots.append((name, kind, value, 0))
+        elif kind == "level":
+            args[name] = _enum(abi.LEVEL_NAMES, value)
+        elif kind == "map":
+            args[name] = _enum(MAP_NAMES, value)
+        elif kind == "buffer":
+            args[name] = _enum(BUFFER_NAMES, value)
+        elif kind == "stream":
+            args[name] = _enum(STREAM_NAMES, value)
+        elif kind == "peer":
+            args[name] = _enum(PEER_NAMES, value)
+        elif kind == "metric":
+            args[name] = _enum(METRIC_NAMES, value)
+        elif kind == "bool":
+            args[name] = "true" if value else "false"
+        else:
+            args[name] = value
+    return args
+
+
+def _decode_out(vm: Vm, slots: list[tuple[str, str, int, int]]) -> dict[str, Any]:
+    mem = vm.mem
+    out: dict[str, Any] = {}
+    for name, kind, ptr, size_ptr in slots:
+        if kind == "u32":
+            out[name] = mem.get_u32(ptr)
+        elif kind == "u64":
+            data = mem.read(ptr, 8)
+            out[name] = _U64.unpack(data)[0] if data is not None else None
+        else:
+            p, n = mem.get_u32(ptr), mem.get_u32(size_ptr)
+            data = mem.read(p, n) if p is not None and n is not None else None
+            out[name] = show_pairs(data) if kind == "outpairs" else show_bytes(data)
+    return out
+
+
+class Tracer:
+    """Records (and optionally forwards) every callback and host call of the VMs it wraps.
+
+    ``keep``: how many events to keep in :attr:`events` (None = all, 0 = none);
+    ``sink``: called with each event when it starts (callbacks again when they return);
+    ``strict``: host calls that fail (a status other than OK, NOT_FOUND, EMPTY or
+    CAS_MISMATCH, unless listed in ``allowed_statuses``) and traps go to :attr:`violations`.
+    """
+
+    def __init__(self, *, keep: int | None = None,
+                 sink: Callable[[str, TraceEvent], None] | None = None,
+                 strict: bool = False,
+                 allowed_statuses: dict[str, set[int]] | None = None) -> None:
+        self.events: deque[TraceEvent] | list[TraceEvent] = \
+            deque(maxlen=keep) if keep is not None else []
+        self.keep = keep
+        self.sink = sink
+        self.strict = strict
+        self.allowed = allowed_statuses or {}
+        self.violations: list[TraceEvent] = []
+        self.depth = 0
+
+    # ------------------------------------------------------------------ CallObserver
+    def wrap_host_function(self, vm: Vm, name: str,
+                           fn: Callable[..., Any]) -> Callable[..., Any]:
+        specs = HOST_CALLS.get(name)
+        tracer = self
+
+        def traced(bound: Vm, *raw: int) -> Any:
+            ctx = bound.ctx()
+            plugin = _plugin_name(bound, ctx)
+            slots: list[tuple[str, str, int, int]] = []
+            if specs is not None:
+                args = _decode_in(bound, specs, raw, slots)
+            else:
+                args = {f"a{i}": v for i, v in enumerate(raw)}
+            ev = TraceEvent("hostcall", name, plugin, ctx.id, tracer.depth, args)
+            tracer._record(ev)
+            try:
+                result = fn(bound, *raw)
+            except AbortGuest as e:
+                ev.error = str(e)
+                ev.done = True
+                raise
+            ev.result = result
+            ev.done = True
+            if slots and result == abi.OK:
+                try:
+                    ev.outputs = _decode_out(bound, slots)
+                except Exception:  # noqa: BLE001 - a trace must never change the call
+                    ev.outputs = {}
+            if tracer.strict and specs is not None and result is not None \
+                    and result not in ORDINARY_STATUSES \
+                    and result not in tracer.allowed.get(name, ()):
+                tracer.violations.append(ev)
+            return result
+
+        return traced
+
+    def wrap_callback(self, vm: Vm, name: str, call: Callable[..., int]) -> Callable[..., int]:
+        if name in UNTRACED:
+            return call
+        specs = CALLBACK_ARGS.get(name, ())
+        tracer = self
+
+        def traced(*raw: int) -> int:
+            args = _decode_in(vm, specs[1:], raw[1:], []) if specs else \
+                {f"a{i}": v for i, v in enumerate(raw)}
+            cid = raw[0] if specs else 0
+            ctx = vm.contexts.get(cid)
+            ev = TraceEvent("callback", name, _plugin_name(vm, ctx), cid, tracer.depth, args)
+            tracer._record(ev)
+            tracer.depth += 1
+            try:
+                result = call(*raw)
+            except GuestTrap as e:
+                ev.error = str(e)
+                ev.done = True
+                if tracer.strict:
+                    tracer.violations.append(ev)
+                raise
+            finally:
+                tracer.depth -= 1
+            ev.result = result
+            ev.done = True
+            if tracer.sink is not None:
+                tracer.sink("return", ev)
+            return result
+
+        return traced
+
+    # ------------------------------------------------------------------ reading
+    def _record(self, ev: TraceEvent) -> None:
+        if self.keep != 0:
+            self.events.append(ev)
+        if self.sink is not None:
+            self.sink("call", ev)
+
+    def clear(self) -> None:
+        self.events.clear()
+        self.violations.clear()
+
+    def callbacks(self, context_id: int | None = None) -> list[TraceEvent]:
+        return [e for e in self.events if e.kind == "callback"
+                and (context_id is None or e.context_id == context_id)]
+
+    def host_calls(self, name: str | None = None) -> list[TraceEvent]:
+        return [e for e in self.events if e.kind == "hostcall"
+                and (name is None or e.name == name)]
+
+    def tail(self, n: int = 30) -> str:
+        events = list(self.events)[-n:]
+        return "\n".join(str(e) for e in events)
+
+    def take_violations(self) -> list[TraceEvent]:
+        found, self.violations = self.violations, []
+        return found
+
+
+def _plugin_name(vm: Vm, ctx: Any) -> str:
+    if ctx is not None and getattr(ctx, "root", None) is not None:
+        return ctx.root.plugin.config.name
+    return vm.name
+
+
+def print_sink(write: Callable[[str], Any]) -> Callable[[str, TraceEvent], None]:
+    """A sink for live traces: host calls and callbacks as they start, callbacks' results
+    as they return (``wasmetool run --trace``)."""
+
+    def sink(phase: str, ev: TraceEvent) -> None:
+        if phase == "call":
+            if ev.kind == "callback":
+                write(f"[{ev.plugin} #{ev.context_id}] {'  ' * ev.depth}→ {ev.call_text()}")
+            else:
+                pending.append(ev)
+                return
+        else:
+            write(f"[{ev.plugin} #{ev.context_id}] {'  ' * ev.depth}← {ev.name} = "
+                  f"{ev.result_text()}")
+        return
+
+    pending: list[TraceEvent] = []
+
+    def flush_sink(phase: str, ev: TraceEvent) -> None:
+        # a host call is printed once it returned (with its status and outputs): the
+        # next event, or its callback's return, comes after it
+        while pending:
+            write(str(pending.pop(0)))
+        sink(phase, ev)
+
+    return flush_sink
