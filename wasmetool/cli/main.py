@@ -27,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "wasmetool.cli.build",
     "wasmetool.cli.store",
     "wasmetool.cli.run",
+    "wasmetool.cli.test",
     "wasmetool.cli.registry",
 )
 
@@ -85,7 +86,8 @@ app.command()(version)
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, turning user errors into one line and exit code 1."""
     try:
-        app(args=argv, standalone_mode=False)
+        # typer.Exit(code) inside a command comes back as the return value here
+        code = app(args=argv, standalone_mode=False)
     except WasmetoolError as exc:
         print(f"error: {exc.one_line()}", file=sys.stderr)
         return 1
@@ -106,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":
