@@ -55,6 +55,19 @@ def load_module(ref: str) -> tuple[bytes, str, str, list[str]]:
     return image.wasm_bytes(), str(image.ref), name, list(config.root_ids or [])
 
 
+def _trace_printer() -> object:
+    """The tracer of `run --trace`: one stderr line per callback and host call."""
+    import sys
+
+    from wasmetool.testing.trace import Tracer, print_sink
+
+    def write(line: str) -> None:
+        sys.stderr.write(f"trace {line}\n")
+        sys.stderr.flush()
+
+    return Tracer(keep=0, sink=print_sink(write))
+
+
 def register(app: typer.Typer) -> None:
     @app.command(no_args_is_help=False)
     def run(
@@ -95,12 +108,17 @@ def register(app: typer.Typer) -> None:
                                             help="Time limit of each call into the plugin."),
         memory_limit_mb: int = typer.Option(256, "--memory-limit-mb",
                                             help="Memory cap of each VM, in MiB."),
+        trace: bool = typer.Option(False, "--trace", "-v",
+                                   help="Print every callback into the plugin and every host "
+                                        "call it makes, with decoded arguments, on stderr."),
     ) -> None:
         """Run filters locally: an HTTP/1.1 proxy (or TCP proxy) with the plugin chain in it.
 
         Prints one line with the listening address once ready; Ctrl-C stops it.
 
         Example: wasmetool run filter.wasm --config '{"header": "x-hello"}'   # then: curl localhost:8080
+
+        Example: wasmetool run filter.wasm --trace   # each callback and host call on stderr
         """
         from wasmetool.host.config import Limits
         from wasmetool.host.plugin_file import (
@@ -176,5 +194,6 @@ def register(app: typer.Typer) -> None:
             limits=Limits(call_timeout_ms=call_timeout_ms,
                           memory_limit_bytes=memory_limit_mb * 1024 * 1024),
             log_level=LEVELS.index(log_level.lower()),
+            observer=_trace_printer() if trace else None,
         )
         RunServer(options).run()

@@ -34,6 +34,7 @@ class RunOptions:
     admin_explicit: bool = False          # a busy default admin port falls back to any port
     limits: Limits = field(default_factory=Limits)
     log_level: int = 2                    # proxy-wasm levels: trace 0 .. critical 5
+    observer: Any = None                  # host.observe.CallObserver (run --trace), or None
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
@@ -95,7 +96,8 @@ class RunServer:
         from wasmetool.host.runtime import Host
 
         self.host = Host(self.options.plugins, dispatcher, limits=self.options.limits,
-                         log_sink=make_log_sink(self.err), log_level=self.options.log_level)
+                         log_sink=make_log_sink(self.err), log_level=self.options.log_level,
+                         observer=self.options.observer)
         self.host.start()
         self.closers.append(self.host.shutdown)
 

@@ -424,9 +424,9 @@ def print_sink(write: Callable[[str], Any]) -> Callable[[str, TraceEvent], None]
                 pending.append(ev)
                 return
         else:
-            write(f"[{ev.plugin} #{ev.context_id}] {'  ' * ev.depth}← {ev.name} = "
-                  f"{ev.result_text()}")
-        return
+            result = ev.result_text()
+            write(f"[{ev.plugin} #{ev.context_id}] {'  ' * ev.depth}← {ev.name}"
+                  + (f" = {result}" if result else ""))
 
     pending: list[TraceEvent] = []
 
