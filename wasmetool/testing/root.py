@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+import weakref
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -13,6 +16,15 @@ from wasmetool.host.log import LogRecord
 from wasmetool.host.runtime import Host
 from wasmetool.testing.clock import HttpCall, VirtualDispatcher
 from wasmetool.testing.trace import StrictModeError, TraceEvent, Tracer
+
+# emulators made lately, for the pytest plugin's trace tail on a failing test
+_serials = itertools.count(1)
+RECENT: deque[tuple[int, weakref.ref[Any]]] = deque(maxlen=16)
+
+
+def last_serial() -> int:
+    return RECENT[-1][0] if RECENT else 0
+
 
 HeaderInput = Mapping[str, str] | Mapping[bytes, bytes] | Sequence[tuple[Any, Any]]
 
@@ -127,6 +139,8 @@ class HostEmulator:
                 vm=VmConfig(code=wasm, code_source=source, vm_id=vm_id,
                             configuration=_b(vm_configuration),
                             environment=dict(environment or {})))]
+        self.serial = next(_serials)
+        RECENT.append((self.serial, weakref.ref(self)))
         self.logs: list[LogRecord] = []
         self.tracer: Tracer | None = Tracer(strict=strict, allowed_statuses=allowed_statuses) \
             if trace or strict else None

@@ -1,0 +1,209 @@
+"""wasmetool.testing on the hand-written WAT filters: what a filter author would check."""
+
+from __future__ import annotations
+
+import pytest
+
+from wasmetool.errors import WasmetoolError
+from wasmetool.testing import (
+    HttpEmulator,
+    RootEmulator,
+    StrictModeError,
+    TcpEmulator,
+    load_filter,
+)
+
+GET = {":method": "GET", ":path": "/", ":authority": "example.com", ":scheme": "http"}
+
+
+def req(path: str, **extra: str) -> dict[str, str]:
+    return {**GET, ":path": path, **extra}
+
+
+def test_load_from_file_and_store_ref(wat, cli) -> None:
+    path = wat("config")
+    emu = load_filter(str(path), configuration="plugin-cfg", vm_configuration="vm-cfg")
+    ex = emu.request(req("/"))
+    assert ex.forwarded_headers["x-plugin-config"] == "plugin-cfg"
+    assert ex.forwarded_headers["x-vm-config"] == "vm-cfg"
+    emu.close()
+
+    stored = cli("build", "precompiled", str(path), "-t", "me/config:v1", "--root-id", "r1")
+    assert stored.code == 0, stored.err
+    emu = HttpEmulator.load("me/config:v1", configuration="from-ref")
+    assert emu.host.plugins[0].config.root_id == "r1"     # the image's root id
+    assert emu.request(req("/")).forwarded_headers["x-plugin-config"] == "from-ref"
+    emu.close()
+
+    with pytest.raises(WasmetoolError, match="does not exist"):
+        load_filter("./missing.wasm")
+
+
+def test_step_by_step_stream_reads_back_what_the_filter_left(wasm) -> None:
+    emu = HttpEmulator(wasm("headers"))
+    ex = emu.new_exchange()
+    ex.send_request_headers(req("/", **{"x-replace-me": "a", "x-remove-me": "b"}))
+    assert ex.forwarded_headers["x-added-req"] == "yes"
+    assert ex.forwarded_headers["x-replace-me"] == "replaced"
+    assert "x-remove-me" not in ex.forwarded_headers
+    assert ex.action("request_headers") == "Continue"
+    ex.send_request_body(b"hello", end_stream=True)
+    assert ex.forwarded_body == b"hello" and ex.request_end
+    ex.send_response_headers_upstream({":status": "201", "x-upstream-name": "u"})
+    ex.send_response_body_upstream(b"done")
+    assert ex.status == 201 and ex.body == b"done"
+    assert ex.headers["x-added-resp"] == "yes" and "x-upstream-name" not in ex.headers
+    ex.complete()
+    names = [e.name for e in ex.trace if e.kind == "callback"]
+    assert names[-3:] == ["proxy_on_log", "proxy_on_done", "proxy_on_delete"]
+
+
+def test_body_buffering_actions_and_trailers(wasm) -> None:
+    emu = HttpEmulator(wasm("body"))
+    ex = emu.new_exchange()
+    ex.send_request_headers(req("/", **{"x-rewrite-response": "1"}))
+    ex.send_request_body(b"abc", end_stream=False)
+    assert ex.forwarded_body == b"" and ex.request_paused      # buffered by the filter
+    ex.send_request_body(b"def", end_stream=True)
+    assert ex.forwarded_body == b"<<abcdef>>" and not ex.request_paused
+    assert ("proxy_on_request_body", "Pause") in ex.actions
+    ex.send_response_headers_upstream({":status": "200"})
+    ex.send_response_body_upstream(b"upstream-body", end_stream=True)
+    assert ex.body == b"rewritten:6:upstream-body"
+
+
+def test_http_call_answer_fail_and_time_out(wasm) -> None:
+    emu = HttpEmulator(wasm("http_call"), clusters=["callout"])
+    ex = emu.new_exchange().send_request_headers(req("/"))
+    assert ex.request_paused and ex.forwarded_headers is None
+    (call,) = emu.pending_http_calls()
+    assert (call.cluster, call.method, call.path) == ("callout", "GET", "/auth?x=1")
+    emu.answer_http_call(200, {"x-upstream-name": "auth"}, body="ok-body")
+    assert not ex.paused
+    assert ex.forwarded_headers["x-callout-status"] == "200"
+    assert ex.forwarded_headers["x-callout-upstream"] == "auth"
+    assert ex.forwarded_headers["x-callout-body"] == "ok-body"
+
+    ex = emu.new_exchange().send_request_headers(req("/"))
+    emu.answer_http_call(fail=True)
+    assert ex.forwarded_headers["x-callout-failed"] == "1"
+
+    # a timeout is driven by the virtual clock: nothing happens before it passes
+    ex = emu.new_exchange().send_request_headers(req("/"))
+    call = emu.pending_http_calls()[0]
+    emu.advance(call.timeout_ms / 1000 - 0.001)
+    assert ex.request_paused and call.state == "pending"
+    emu.advance(0.002)
+    assert call.state == "timed_out" and ex.forwarded_headers["x-callout-failed"] == "1"
+
+    ex = emu.request(req("/unknown"))              # a cluster the test did not declare
+    assert ex.forwarded_headers["x-callout-error"] == "2"
+
+
+def test_ticks_are_deterministic_on_the_virtual_clock(wasm) -> None:
+    def run() -> list[str]:
+        emu = HttpEmulator(wasm("tick"))
+        exchanges = [emu.new_exchange().send_request_headers(req(f"/{i}")) for i in range(3)]
+        seen = [str(sum(e.request_paused for e in exchanges))]
+        assert emu.advance(0.009) == 0            # the tick is 10 ms
+        seen.append(str(sum(e.request_paused for e in exchanges)))
+        assert emu.advance(0.001) == 1
+        seen += [e.forwarded_headers["x-resumed-by"] for e in exchanges]
+        seen.append(str(emu.now_ns))
+        emu.close()
+        return seen
+
+    first = run()
+    assert first[:5] == ["3", "3", "tick", "tick", "tick"]
+    assert run() == first                          # same clock, same result
+
+
+def test_resume_a_paused_stream_from_the_test(wasm) -> None:
+    emu = HttpEmulator(wasm("stream_control"))
+    ex = emu.new_exchange().send_request_headers(req("/pause-response"))
+    ex.send_response_headers_upstream({":status": "200"}, end_stream=True)
+    assert ex.response_paused and ex.response_headers is None
+    ex.resume("response")
+    assert ex.status == 200 and not ex.paused
+    with pytest.raises(AssertionError, match="not paused"):
+        ex.resume("response")
+
+
+def test_local_reply_and_properties(wasm) -> None:
+    emu = HttpEmulator(wasm("local_reply"))
+    ex = emu.request(req("/deny"))
+    assert ex.local_reply is not None and ex.status == 403
+    assert ex.body == b"denied by wasm filter\n" and ex.headers["x-local-reply"] == "wasm"
+    assert ex.forwarded_headers is None
+
+    emu = HttpEmulator(wasm("properties"))
+    ex = emu.new_exchange().send_request_headers(req("/p?q=1"))
+    assert ex.get_property("request.path") == b"/p?q=1"
+    assert ex.get_property(["request", "method"]) == b"GET"
+
+
+def test_shared_data_queues_metrics_and_logs(wasm) -> None:
+    emu = HttpEmulator(wasm("shared_data"))
+    emu.set_shared_data("counter", (41).to_bytes(4, "little"))
+    ex = emu.request(req("/"))
+    assert ex.headers["x-counter"] == "42"
+    assert emu.shared_data("counter") == (42).to_bytes(4, "little")
+
+    root = RootEmulator(wasm("queue_receiver"))
+    assert root.enqueue("events", "first") == 0
+    assert root.enqueue("events", "second") == 0
+    assert root.shared_data("last") == b"second"
+    assert root.enqueue("nope", "x") == 1                    # NOT_FOUND
+
+    emu = HttpEmulator(wasm("metrics"), log_level="debug")
+    emu.request(req("/"))
+    emu.request(req("/"))
+    assert emu.metric("conformance_requests") == 2
+    assert emu.metrics()["conformance_level"] == 20
+    assert emu.metrics()["conformance_sizes"] == 2          # histogram: count
+    assert "conformance warn" in emu.log_messages("warn")
+    assert "conformance debug" in emu.logs_by_level()["debug"]
+
+
+def test_tcp_connection_data_and_close(wasm) -> None:
+    emu = TcpEmulator(wasm("tcp"))
+    conn = emu.connect()
+    conn.client_sends(b"ping")
+    conn.upstream_sends(b"pong")
+    assert conn.upstream == b"[down]ping" and conn.downstream == b"[up]pong"
+    conn.client_closes()
+    assert "tcp filter: new connection" in emu.log_messages("info")
+    names = [e.name for e in emu.trace if e.kind == "callback"]
+    assert "proxy_on_downstream_connection_close" in names
+
+
+def test_trace_decodes_host_call_arguments(wasm) -> None:
+    emu = HttpEmulator(wasm("headers"))
+    emu.request(req("/"))
+    (add,) = [e for e in emu.host_calls("proxy_add_header_map_value")
+              if e.args["map"] == "request_headers"]
+    assert add.args == {"map": "request_headers", "key": "'x-added-req'", "value": "'yes'"}
+    assert add.status == "OK"
+    text = emu.trace_tail()
+    assert "proxy_on_request_headers(num_headers=4, end_of_stream=true) = Continue" in text
+    assert HttpEmulator(wasm("headers"), trace=False).trace == []
+
+
+def test_strict_mode_fails_on_a_failing_host_call(wasm) -> None:
+    lenient = HttpEmulator(wasm("http_call"), clusters=["callout"])
+    assert lenient.request(req("/unknown")).forwarded_headers["x-callout-error"] == "2"
+    strict = HttpEmulator(wasm("http_call"), clusters=["callout"], strict=True)
+    with pytest.raises(StrictModeError) as failed:
+        strict.new_exchange().send_request_headers(req("/unknown"))
+    message = str(failed.value)
+    assert "proxy_http_call(cluster='nope'" in message and "BAD_ARGUMENT" in message
+    allowed = HttpEmulator(wasm("http_call"), clusters=["callout"], strict=True,
+                           allowed_statuses={"proxy_http_call": {2}})
+    allowed.new_exchange().send_request_headers(req("/unknown"))
+
+
+def test_strict_mode_reports_a_trap(wasm) -> None:
+    emu = HttpEmulator(wasm("trap"), strict=True)
+    assert emu.request(req("/")).forwarded_headers["x-trap-filter"] == "alive"
+    with pytest.raises(StrictModeError, match="TRAP wasm `unreachable`"):
+        emu.request(req("/trap"))
