@@ -698,6 +698,7 @@ class CaseResult:
     seconds: float
     trace_tail: str = ""
     error: str = ""        # the case could not run (filter failed to start...)
+    outcome: Outcome | None = None
 
     @property
     def passed(self) -> bool:
@@ -797,6 +798,7 @@ def run_case(case: Case, module: tuple[bytes, str, list[str]]) -> CaseResult:
 
     started = time.perf_counter()
     failures: list[Failure] = []
+    outcome: Outcome | None = None
     try:
         emu = _emulator(*module, case.settings)
     except WasmetoolError as exc:
@@ -853,7 +855,8 @@ def run_case(case: Case, module: tuple[bytes, str, list[str]]) -> CaseResult:
         except StrictModeError as exc:
             failures.append(Failure(str(exc).split("\ntrace tail:")[0]))
         tail = emu.trace_tail(25) if failures else ""
-        return CaseResult(case, failures, time.perf_counter() - started, trace_tail=tail)
+        return CaseResult(case, failures, time.perf_counter() - started, trace_tail=tail,
+                          outcome=outcome)
     finally:
         emu.close()
 
