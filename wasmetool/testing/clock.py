@@ -113,6 +113,110 @@ class HttpCall:
         self._finish("timed_out", None)
 
 
+GRPC_UNAVAILABLE = 14
+TIMEOUT_MESSAGE = b"upstream request timeout"      # what Envoy (and `run`) close a late call with
+
+
+class GrpcCall:
+    """One gRPC call or stream the filter opened (``proxy_grpc_call``/``proxy_grpc_stream``).
+
+    Read what the filter asked for (:attr:`cluster`, :attr:`service`, :attr:`method`,
+    :attr:`metadata`, :attr:`timeout_ms`) and sent (:attr:`sent`, :attr:`half_closed`,
+    :attr:`cancelled`), then answer: :meth:`reply` for a whole unary answer,
+    :meth:`fail` for an error status, :meth:`time_out`, or the parts one by one
+    (:meth:`initial_metadata`, :meth:`message`, :meth:`trailing_metadata`,
+    :meth:`close`). The filter's callbacks run when the emulator next pumps.
+    """
+
+    def __init__(self, dispatcher: VirtualDispatcher, request: Any, events: Any) -> None:
+        self.dispatcher = dispatcher
+        self.request = request
+        self.cluster: str = request.cluster
+        self.service: str = request.service
+        self.method: str = request.method
+        self.metadata: Headers = list(request.metadata)
+        self.timeout_ms: int | None = request.timeout_ms
+        self.sent: list[bytes] = []
+        self.half_closed = False
+        self.cancelled = False
+        self.closed = False
+        self.status: int | None = None
+        self._events = events
+        self._timer: _Timer | None = None
+
+    @property
+    def path(self) -> str:
+        return f"/{self.service}/{self.method}"
+
+    @property
+    def open(self) -> bool:
+        return not self.closed and not self.cancelled
+
+    def __repr__(self) -> str:
+        state = "cancelled" if self.cancelled else "closed" if self.closed else "open"
+        return f"GrpcCall({self.cluster!r}, {self.path}, {state})"
+
+    # GrpcStreamHandle: the filter's side ------------------------------------------------
+    def send(self, message: bytes, end_stream: bool) -> None:
+        self.sent.append(bytes(message))
+        if end_stream:
+            self.half_closed = True
+
+    def half_close(self) -> None:
+        self.half_closed = True
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        if self._timer is not None:
+            self._timer.cancel()
+
+    # the test's side ----------------------------------------------------------------
+    def _deliver(self, fn: Callable[[], None]) -> None:
+        if self.closed:
+            raise RuntimeError(f"{self!r}: already closed")
+
+        def run() -> None:
+            if not self.cancelled:
+                fn()
+        self.dispatcher.call_soon(run)
+
+    def initial_metadata(self, metadata: Headers | None = None) -> None:
+        md = list(metadata or [])
+        self._deliver(lambda: self._events.on_initial_metadata(md))
+
+    def message(self, message: bytes) -> None:
+        self._deliver(lambda: self._events.on_message(bytes(message)))
+
+    def trailing_metadata(self, metadata: Headers | None = None) -> None:
+        md = list(metadata or [])
+        self._deliver(lambda: self._events.on_trailing_metadata(md))
+
+    def close(self, status: int = 0, message: bytes = b"") -> None:
+        self._deliver(lambda: self._events.on_close(status, bytes(message)))
+        self.closed = True
+        self.status = status
+        if self._timer is not None:
+            self._timer.cancel()
+
+    def reply(self, message: bytes, status: int = 0, status_message: bytes = b"",
+              initial_metadata: Headers | None = None,
+              trailing_metadata: Headers | None = None) -> None:
+        """A whole answer: initial metadata, one message, trailing metadata, close."""
+        self.initial_metadata(initial_metadata)
+        self.message(message)
+        self.trailing_metadata(trailing_metadata)
+        self.close(status, status_message)
+
+    def fail(self, status: int = GRPC_UNAVAILABLE, message: bytes = b"") -> None:
+        """Close with an error status and no message (e.g. 14 UNAVAILABLE)."""
+        self.close(status, message)
+
+    def time_out(self) -> None:
+        """What the proxy does when the call's timeout passes: close with 14 and
+        ``upstream request timeout``."""
+        self.close(GRPC_UNAVAILABLE, TIMEOUT_MESSAGE)
+
+
 class VirtualDispatcher:
     """The host's Dispatcher for the emulators (see module doc).
 
@@ -129,6 +233,8 @@ class VirtualDispatcher:
         self._timers: list[_Timer] = []
         self._seq = itertools.count()
         self.http_calls: list[HttpCall] = []
+        self.grpc_calls: list[GrpcCall] = []
+        self.grpc_handler: Callable[[GrpcCall], Any] | None = None
 
     # Dispatcher protocol -----------------------------------------------------------
     def monotonic_ns(self) -> int:
@@ -158,6 +264,20 @@ class VirtualDispatcher:
         if self.http_handler is not None:
             self.http_handler(call)
 
+    def grpc_stream(self, request: Any, events: Any) -> GrpcCall:
+        """A gRPC call or stream (the host's GrpcRequest and GrpcEvents); a call with a
+        timeout closes with 14 when the virtual clock passes it."""
+        call = GrpcCall(self, request, events)
+        self.grpc_calls.append(call)
+        if request.timeout_ms:
+            def expire() -> None:
+                if call.open:
+                    call.time_out()
+            call._timer = self.call_later(request.timeout_ms / 1000.0, expire)
+        if self.grpc_handler is not None:
+            self.grpc_handler(call)
+        return call
+
     # test controls -------------------------------------------------------------------
     def run_pending(self) -> int:
         """Run queued work (and the work it queues); returns how many items ran."""
@@ -186,3 +306,6 @@ class VirtualDispatcher:
 
     def pending_http_calls(self) -> list[HttpCall]:
         return [c for c in self.http_calls if c.state == "pending"]
+
+    def open_grpc_calls(self) -> list[GrpcCall]:
+        return [c for c in self.grpc_calls if c.open]

@@ -14,7 +14,7 @@ from wasmetool.host import abi
 from wasmetool.host.config import Limits, PluginConfig, VmConfig
 from wasmetool.host.log import LogRecord
 from wasmetool.host.runtime import Host
-from wasmetool.testing.clock import HttpCall, VirtualDispatcher
+from wasmetool.testing.clock import GrpcCall, HttpCall, VirtualDispatcher
 from wasmetool.testing.trace import StrictModeError, TraceEvent, Tracer
 
 # emulators made lately, for the pytest plugin's trace tail on a failing test
@@ -125,6 +125,7 @@ class HostEmulator:
                  name: str = "plugin", plugins: list[PluginConfig] | None = None,
                  limits: Limits | None = None, clusters: Sequence[str] = (),
                  http_handler: Callable[[HttpCall], Any] | None = None,
+                 grpc_handler: Callable[[GrpcCall], Any] | None = None,
                  log_level: int | str = abi.TRACE, start: bool = True,
                  trace: bool = True, strict: bool = False,
                  allowed_statuses: dict[str, set[int]] | None = None,
@@ -146,6 +147,7 @@ class HostEmulator:
             if trace or strict else None
         self.strict = strict
         self.dispatcher = VirtualDispatcher(clusters=list(clusters), http_handler=http_handler)
+        self.dispatcher.grpc_handler = grpc_handler
         self.host = Host(plugins, self.dispatcher, limits=limits or Limits(),
                          log_sink=self.logs.append, log_level=level_number(log_level),
                          observer=self.tracer)
@@ -296,6 +298,35 @@ class HostEmulator:
         else:
             call.respond(status=status, headers=to_headers(headers), body=_b(body),
                          trailers=to_headers(trailers))
+        self.pump()
+        return call
+
+
+    @property
+    def grpc_calls(self) -> list[GrpcCall]:
+        """Every gRPC call and stream the filters opened, in order."""
+        return self.dispatcher.grpc_calls
+
+    def open_grpc_calls(self) -> list[GrpcCall]:
+        """gRPC calls neither closed by the test nor cancelled by the filter."""
+        return self.dispatcher.open_grpc_calls()
+
+    def answer_grpc_call(self, message: bytes | str = b"", status: int = 0,
+                         status_message: bytes | str = b"", fail: bool = False,
+                         timeout: bool = False, index: int = 0) -> GrpcCall:
+        """Answer the index-th open gRPC call: one message and a status (``fail``: close
+        with ``status`` (default 14) and no message; ``timeout``: as when its timeout
+        passes) and run the filter's callbacks."""
+        open_calls = self.open_grpc_calls()
+        if index >= len(open_calls):
+            raise AssertionError(f"no open gRPC call #{index} (all calls: {self.grpc_calls})")
+        call = open_calls[index]
+        if timeout:
+            call.time_out()
+        elif fail:
+            call.fail(status or 14, _b(status_message))
+        else:
+            call.reply(_b(message), status, _b(status_message))
         self.pump()
         return call
 

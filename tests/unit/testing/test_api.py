@@ -207,3 +207,48 @@ def test_strict_mode_reports_a_trap(wasm) -> None:
     assert emu.request(req("/")).forwarded_headers["x-trap-filter"] == "alive"
     with pytest.raises(StrictModeError, match="TRAP wasm `unreachable`"):
         emu.request(req("/trap"))
+
+
+def test_grpc_calls_answered_failed_and_timed_out_by_the_clock(wasm) -> None:
+    """The dispatcher side of gRPC callouts (what the host's gRPC calls are handed to):
+    answers reach the host's event sink in order, at the next pump; a call past its
+    timeout closes with 14 as the proxy closes it."""
+    from types import SimpleNamespace
+
+    emu = HttpEmulator(wasm("headers"))
+    seen: list[tuple[str, object]] = []
+    events = SimpleNamespace(
+        on_initial_metadata=lambda md: seen.append(("initial", md)),
+        on_message=lambda m: seen.append(("message", m)),
+        on_trailing_metadata=lambda md: seen.append(("trailing", md)),
+        on_close=lambda status, msg: seen.append(("close", (status, msg))))
+
+    def request(timeout_ms: int | None) -> SimpleNamespace:
+        return SimpleNamespace(cluster="grpc", service="pkg.Svc", method="Check",
+                               metadata=[(b"x-md", b"1")], timeout_ms=timeout_ms)
+
+    handle = emu.dispatcher.grpc_stream(request(1000), events)
+    handle.send(b"req", end_stream=True)
+    (call,) = emu.open_grpc_calls()
+    assert (call.path, call.sent, call.half_closed) == ("/pkg.Svc/Check", [b"req"], True)
+    emu.answer_grpc_call(b"resp", status=0)
+    assert seen == [("initial", []), ("message", b"resp"), ("trailing", []), ("close", (0, b""))]
+    assert emu.open_grpc_calls() == []
+
+    seen.clear()
+    emu.dispatcher.grpc_stream(request(1000), events)
+    emu.answer_grpc_call(fail=True, status=7, status_message="denied")
+    assert seen == [("close", (7, b"denied"))]
+
+    seen.clear()
+    emu.dispatcher.grpc_stream(request(500), events)
+    emu.advance(0.499)
+    assert seen == []
+    emu.advance(0.001)
+    assert seen == [("close", (14, b"upstream request timeout"))]
+
+    seen.clear()
+    cancelled = emu.dispatcher.grpc_stream(request(None), events)     # a stream: no deadline
+    cancelled.cancel()
+    emu.advance(3600)
+    assert seen == [] and emu.open_grpc_calls() == []
