@@ -196,6 +196,8 @@ class Exchange:
 
 DEFAULT_REQUEST = {":method": "GET", ":path": "/", ":authority": "example.com",
                    ":scheme": "http"}
+_DEFAULT_REQUEST_PAIRS = tuple(to_headers(DEFAULT_REQUEST))
+_OK_PAIRS = ((b":status", b"200"),)
 
 
 class HttpEmulator(HostEmulator):
@@ -221,15 +223,15 @@ class HttpEmulator(HostEmulator):
                 response_trailers: HeaderInput | None = None,
                 complete: bool = True) -> Exchange:
         ex = Exchange(self)
-        hdrs = headers if headers is not None else DEFAULT_REQUEST
-        ex.send_request_headers(hdrs, end_stream=body is None and trailers is None)
+        ex.send_request_headers(headers if headers is not None else _DEFAULT_REQUEST_PAIRS,
+                                end_stream=body is None and trailers is None)
         if body is not None:
             ex.send_request_body(body, end_stream=trailers is None)
         if trailers is not None:
             ex.send_request_trailers(trailers)
         if ex.local_reply is None and ex.request_end and not ex.was_reset:
             ex.send_response_headers_upstream(
-                response_headers if response_headers is not None else {":status": "200"},
+                response_headers if response_headers is not None else _OK_PAIRS,
                 end_stream=response_body is None and response_trailers is None)
             if response_body is not None:
                 ex.send_response_body_upstream(response_body,

@@ -34,9 +34,15 @@ def _b(v: Any) -> bytes:
 
 
 def to_headers(h: HeaderInput | None) -> list[tuple[bytes, bytes]]:
+    """Header input (a mapping or pairs, str or bytes) as the host's lower-case byte pairs."""
     if h is None:
         return []
-    items = h.items() if isinstance(h, Mapping) else h
+    items = list(h.items() if isinstance(h, Mapping) else h)
+    kinds = {(type(k), type(v)) for k, v in items}
+    if kinds == {(str, str)}:
+        return [(k.lower().encode(), v.encode()) for k, v in items]
+    if kinds == {(bytes, bytes)}:
+        return [(k.lower(), v) for k, v in items]
     return [(_b(k).lower(), _b(v)) for k, v in items]
 
 
