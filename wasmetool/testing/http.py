@@ -175,6 +175,17 @@ class Exchange:
         value = get_property(ctx, b"\0".join(p.encode() for p in parts))
         return value if isinstance(value, bytes) else None
 
+    def set_property(self, path: str | list[str], value: bytes | str, index: int = 0) -> None:
+        """Set a property on this stream as proxy_set_property would (the filters read it
+        back with proxy_get_property)."""
+        from wasmetool.host.attributes import set_property
+
+        ctx = self.stream.filters[index].ctx
+        if ctx is None:
+            raise AssertionError("the plugin of this filter failed")
+        parts = path if isinstance(path, list) else path.split(".")
+        set_property(ctx, b"\0".join(p.encode() for p in parts), _b(value))
+
     # convenience -----------------------------------------------------------------------
     @property
     def status(self) -> int | None:

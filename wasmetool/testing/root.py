@@ -279,6 +279,11 @@ class HostEmulator:
     def run_pending(self) -> int:
         return self.pump()
 
+    def tick_period_ms(self, index: int = 0) -> int:
+        """The tick period the index-th plugin's root context set (0: none)."""
+        root = self.host.plugins[index].root
+        return root.tick_period_ms if root is not None else 0
+
     @property
     def http_calls(self) -> list[HttpCall]:
         """Every http call the filters made, answered or not, in order."""

@@ -252,3 +252,13 @@ def test_grpc_calls_answered_failed_and_timed_out_by_the_clock(wasm) -> None:
     cancelled.cancel()
     emu.advance(3600)
     assert seen == [] and emu.open_grpc_calls() == []
+
+
+def test_set_property_from_the_test_and_tick_period(wasm) -> None:
+    emu = HttpEmulator(wasm("properties"))
+    ex = emu.new_exchange()
+    ex.send_request_headers(req("/"))
+    ex.set_property("wasm_custom", "from-test")
+    assert ex.get_property("wasm_custom") == b"from-test"
+    assert HttpEmulator(wasm("tick")).tick_period_ms() == 10
+    assert emu.tick_period_ms() == 0
