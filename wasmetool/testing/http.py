@@ -234,21 +234,27 @@ class HttpEmulator(HostEmulator):
                 response_trailers: HeaderInput | None = None,
                 complete: bool = True) -> Exchange:
         ex = Exchange(self)
-        ex.send_request_headers(headers if headers is not None else _DEFAULT_REQUEST_PAIRS,
-                                end_stream=body is None and trailers is None)
+        # the steps of send_request_headers & co, inlined: this is the harness's hot path
+        pump = self.pump
+        ex.stream.decode_headers(to_headers(headers) if headers is not None
+                                 else list(_DEFAULT_REQUEST_PAIRS),
+                                 body is None and trailers is None)
+        pump()
         if body is not None:
             ex.send_request_body(body, end_stream=trailers is None)
         if trailers is not None:
             ex.send_request_trailers(trailers)
         if ex.local_reply is None and ex.request_end and not ex.was_reset:
-            ex.send_response_headers_upstream(
-                response_headers if response_headers is not None else _OK_PAIRS,
-                end_stream=response_body is None and response_trailers is None)
+            ex.stream.encode_headers(to_headers(response_headers)
+                                     if response_headers is not None else list(_OK_PAIRS),
+                                     response_body is None and response_trailers is None)
+            pump()
             if response_body is not None:
                 ex.send_response_body_upstream(response_body,
                                                end_stream=response_trailers is None)
             if response_trailers is not None:
                 ex.send_response_trailers_upstream(response_trailers)
         if complete and (ex.local_reply is not None or ex.response_end or ex.was_reset):
-            ex.complete()
+            ex.stream.complete()
+            pump()
         return ex

@@ -189,7 +189,7 @@ class HostEmulator:
 
     def pump(self) -> int:
         """Run queued work; in strict mode raise if a host call failed meanwhile."""
-        n = self.dispatcher.run_pending()
+        n = self.dispatcher.run_pending() if self.dispatcher._soon else 0
         if self.strict:
             self.check_strict()
         return n
