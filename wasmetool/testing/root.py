@@ -119,7 +119,8 @@ class HostEmulator:
     Give the module's bytes (or :meth:`load` a file or store ref) and the plugin's
     settings, or a list of ``PluginConfig`` for a chain. ``trace`` keeps a decoded trace
     of every callback and host call (:attr:`tracer`); ``strict`` makes a failing host
-    call or a trap fail the test (:class:`StrictModeError`, with the call decoded).
+    call, a host call not in ``allowed_calls`` (when given) or a trap fail the test
+    (:class:`StrictModeError`, with the call decoded).
     """
 
     kind = "http"
@@ -135,6 +136,7 @@ class HostEmulator:
                  log_level: int | str = abi.TRACE, start: bool = True,
                  trace: bool = True, strict: bool = False,
                  allowed_statuses: dict[str, set[int]] | None = None,
+                 allowed_calls: set[str] | None = None,
                  source: str = "<inline>") -> None:
         if plugins is None:
             if wasm is None:
@@ -149,7 +151,8 @@ class HostEmulator:
         self.serial = next(_serials)
         RECENT.append((self.serial, weakref.ref(self)))
         self.logs: list[LogRecord] = []
-        self.tracer: Tracer | None = Tracer(strict=strict, allowed_statuses=allowed_statuses) \
+        self.tracer: Tracer | None = Tracer(strict=strict, allowed_statuses=allowed_statuses,
+                                            allowed_calls=allowed_calls) \
             if trace or strict else None
         self.strict = strict
         self.dispatcher = VirtualDispatcher(clusters=list(clusters), http_handler=http_handler)

@@ -193,7 +193,7 @@ class TraceEvent:
 
     def result_text(self) -> str:
         if self.error is not None:
-            return f"TRAP {self.error}"
+            return self.error if self.kind == "hostcall" else f"TRAP {self.error}"
         if self.result is None:
             return ""
         if self.kind == "hostcall":
@@ -293,19 +293,22 @@ class Tracer:
     ``keep``: how many events to keep in :attr:`events` (None = all, 0 = none);
     ``sink``: called with each event when it starts (callbacks again when they return);
     ``strict``: host calls that fail (a status other than OK, NOT_FOUND, EMPTY or
-    CAS_MISMATCH, unless listed in ``allowed_statuses``) and traps go to :attr:`violations`.
+    CAS_MISMATCH, unless listed in ``allowed_statuses``), host calls not named in
+    ``allowed_calls`` (when given) and traps go to :attr:`violations`.
     """
 
     def __init__(self, *, keep: int | None = None,
                  sink: Callable[[str, TraceEvent], None] | None = None,
                  strict: bool = False,
-                 allowed_statuses: dict[str, set[int]] | None = None) -> None:
+                 allowed_statuses: dict[str, set[int]] | None = None,
+                 allowed_calls: set[str] | None = None) -> None:
         self.events: deque[TraceEvent] | list[TraceEvent] = \
             deque(maxlen=keep) if keep is not None else []
         self.keep = keep
         self.sink = sink
         self.strict = strict
         self.allowed = allowed_statuses or {}
+        self.allowed_calls = allowed_calls
         self.violations: list[TraceEvent] = []
         self.depth = 0
 
@@ -325,6 +328,10 @@ class Tracer:
                 args = {f"a{i}": v for i, v in enumerate(raw)}
             ev = TraceEvent("hostcall", name, plugin, ctx.id, tracer.depth, args)
             tracer._record(ev)
+            if tracer.strict and tracer.allowed_calls is not None \
+                    and name not in tracer.allowed_calls:
+                ev.error = "unexpected host call (not in allowed_calls)"
+                tracer.violations.append(ev)
             try:
                 result = fn(bound, *raw)
             except AbortGuest as e:
@@ -333,6 +340,8 @@ class Tracer:
                 raise
             ev.result = result
             ev.done = True
+            if ev.error is not None:
+                ev.error = f"{ev.error}, returned {STATUS_NAMES.get(result, result)}"
             if slots and result == abi.OK:
                 try:
                     ev.outputs = _decode_out(bound, slots)

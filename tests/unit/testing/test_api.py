@@ -262,3 +262,15 @@ def test_set_property_from_the_test_and_tick_period(wasm) -> None:
     assert ex.get_property("wasm_custom") == b"from-test"
     assert HttpEmulator(wasm("tick")).tick_period_ms() == 10
     assert emu.tick_period_ms() == 0
+
+
+def test_strict_mode_fails_on_an_unexpected_host_call(wasm) -> None:
+    calls = {"proxy_add_header_map_value", "proxy_replace_header_map_value"}
+    emu = HttpEmulator(wasm("headers"), strict=True, allowed_calls=calls)
+    with pytest.raises(StrictModeError) as failed:
+        emu.request(req("/"))
+    assert "proxy_remove_header_map_value(map=request_headers, key='x-remove-me') = " \
+           "unexpected host call (not in allowed_calls), returned OK" in str(failed.value)
+    emu = HttpEmulator(wasm("headers"), strict=True,
+                       allowed_calls=calls | {"proxy_remove_header_map_value"})
+    assert emu.request(req("/")).status == 200
