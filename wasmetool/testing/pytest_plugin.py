@@ -57,7 +57,7 @@ def _resolve(target: str, base: Path) -> FilterModule:
 
     path = (base / target) if not Path(target).is_absolute() else Path(target)
     if path.is_dir():
-        from wasmetool.cli.test import build_project
+        from wasmetool.testing.project import build_project
 
         return FilterModule(*build_project(path, None))
     wasm, source, root_ids = read_module(path if path.is_file() else target)
