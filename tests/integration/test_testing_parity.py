@@ -102,14 +102,16 @@ def case_upstream(case: Case) -> Iterator[tuple[str, list[dict[str, Any]]]]:
         server.server_close()
 
 
-def live_outcome(case: Case, filter_path: Path, workdir: Path) -> Outcome:
+def live_outcome(case: Case, filter_path: Path, workdir: Path) -> tuple[Outcome, str]:
+    """The case through `wasmetool run --trace` and a real request: (outcome, run's log)."""
     request = dict(case.request.headers)
     extra = {k: v for k, v in case.request.headers if not k.startswith(":")}
     with case_upstream(case) as (upstream, seen), \
-            running(str(filter_path), workdir, "--upstream", upstream,
-                    "--config", case.settings["configuration"]) as (url, _log):
+            running(str(filter_path), workdir, "--upstream", upstream, "--trace",
+                    "--config", case.settings["configuration"]) as (url, log):
         status, headers, body = http_get(url, request[":path"], request[":method"],
                                          (case.request.body or "").encode() or None, extra)
+    log_text = log.read_text(errors="replace")
     got = seen[0] if seen else None
     upstream_headers = []
     if got is not None:
@@ -118,7 +120,7 @@ def live_outcome(case: Case, filter_path: Path, workdir: Path) -> Outcome:
     return Outcome(status=status, headers=[(k.lower(), v) for k, v in headers.items()],
                    body=body.decode(), upstream_reached=got is not None,
                    upstream_headers=upstream_headers,
-                   upstream_body=got["body"] if got else "")
+                   upstream_body=got["body"] if got else ""), log_text
 
 
 def picked(headers: list[tuple[str, str]], names: tuple[str, ...]) -> list[tuple[str, str]]:
@@ -139,7 +141,8 @@ def test_same_case_same_result_in_the_harness_and_the_proxy(cli, tmp_path: Path)
     for case in case_file.cases:
         harness = run_case(case, module).outcome
         assert harness is not None
-        live = live_outcome(case, tmp_path / "headers.wasm", tmp_path / case.name.replace(" ", "-"))
+        live, log = live_outcome(case, tmp_path / "headers.wasm",
+                                 tmp_path / case.name.replace(" ", "-"))
         assert live.status == harness.status
         assert live.body == harness.body
         assert picked(live.headers, COMPARED_RESPONSE) == \
@@ -152,3 +155,9 @@ def test_same_case_same_result_in_the_harness_and_the_proxy(cli, tmp_path: Path)
         harness_failures = [f.message for f in check_outcome(case.expect, harness)]
         assert live_failures == harness_failures
     assert len(harness_failures) == 4          # the second case fails the same four ways
+
+    # `run --trace` printed the same decoded calls the harness records
+    assert "trace [headers #2] → proxy_on_request_headers(num_headers=" in log
+    assert "trace [headers #2]     proxy_add_header_map_value(map=response_headers, " \
+           "key='x-added-resp', value='yes') = OK" in log
+    assert "trace [headers #2] ← proxy_on_response_headers = Continue" in log
