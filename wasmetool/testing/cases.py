@@ -854,6 +854,8 @@ def run_case(case: Case, module: tuple[bytes, str, list[str]]) -> CaseResult:
             failures += check_outcome(case.expect, outcome)
         except StrictModeError as exc:
             failures.append(Failure(str(exc).split("\ntrace tail:")[0]))
+        except (WasmetoolError, RuntimeError, ValueError) as exc:
+            failures.append(Failure(f"the case could not run: {exc}"))
         tail = emu.trace_tail(25) if failures else ""
         return CaseResult(case, failures, time.perf_counter() - started, trace_tail=tail,
                           outcome=outcome)
