@@ -118,7 +118,8 @@ class HostEmulator:
 
     Give the module's bytes (or :meth:`load` a file or store ref) and the plugin's
     settings, or a list of ``PluginConfig`` for a chain. ``trace`` keeps a decoded trace
-    of every callback and host call (:attr:`tracer`); ``strict`` makes a failing host
+    of every callback and host call (:attr:`tracer`; the last ``trace_limit`` events, None
+    for all); ``strict`` makes a failing host
     call, a host call not in ``allowed_calls`` (when given) or a trap fail the test
     (:class:`StrictModeError`, with the call decoded).
     """
@@ -137,6 +138,7 @@ class HostEmulator:
                  trace: bool = True, strict: bool = False,
                  allowed_statuses: dict[str, set[int]] | None = None,
                  allowed_calls: set[str] | None = None,
+                 trace_limit: int | None = 50_000,
                  source: str = "<inline>") -> None:
         if plugins is None:
             if wasm is None:
@@ -151,7 +153,8 @@ class HostEmulator:
         self.serial = next(_serials)
         RECENT.append((self.serial, weakref.ref(self)))
         self.logs: list[LogRecord] = []
-        self.tracer: Tracer | None = Tracer(strict=strict, allowed_statuses=allowed_statuses,
+        self.tracer: Tracer | None = Tracer(keep=trace_limit, strict=strict,
+                                            allowed_statuses=allowed_statuses,
                                             allowed_calls=allowed_calls) \
             if trace or strict else None
         self.strict = strict
