@@ -8,20 +8,19 @@ With no observer the host's call paths are untouched.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from wasmetool.host.vm import Vm
+# Imports nothing from the host: the VM is passed as ``Any`` so this module stays a leaf.
 
 
 class CallObserver(Protocol):
-    def wrap_host_function(self, vm: Vm, name: str,
+    def wrap_host_function(self, vm: Any, name: str,
                            fn: Callable[..., Any]) -> Callable[..., Any]:
         """Return what the guest's import ``name`` calls instead of ``fn(vm, *args)``;
         the wrapper must call ``fn`` with the same arguments and return its result."""
         ...
 
-    def wrap_callback(self, vm: Vm, name: str,
+    def wrap_callback(self, vm: Any, name: str,
                       call: Callable[..., int]) -> Callable[..., int]:
         """Return what the host calls instead of the guest export ``name``."""
         ...
