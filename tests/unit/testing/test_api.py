@@ -274,3 +274,21 @@ def test_strict_mode_fails_on_an_unexpected_host_call(wasm) -> None:
     emu = HttpEmulator(wasm("headers"), strict=True,
                        allowed_calls=calls | {"proxy_remove_header_map_value"})
     assert emu.request(req("/")).status == 200
+
+
+def test_live_trace_printer_prints_each_call_once_in_order(wasm) -> None:
+    from wasmetool.testing.trace import Tracer, print_sink
+
+    lines: list[str] = []
+    tracer = Tracer(keep=0, sink=print_sink(lines.append))
+    emu = HttpEmulator(wasm("headers"), name="hdr", trace=False, start=False)
+    emu.host.observer = tracer                   # as `run --trace` hands it to the host
+    emu.start()
+    emu.request(req("/"))
+    body = [ln for ln in lines if "#2]" in ln]
+    assert body[0] == "[hdr #2] → proxy_on_context_create(parent_context_id=1)"
+    assert "[hdr #2] → proxy_on_request_headers(num_headers=4, end_of_stream=true)" in body
+    i = body.index("[hdr #2] ← proxy_on_request_headers = Continue")
+    assert body[i - 1] == ("[hdr #2]     proxy_remove_header_map_value(map=request_headers, "
+                           "key='x-remove-me') = OK")
+    assert len(tracer.events) == 0                # keep=0: printed, not kept

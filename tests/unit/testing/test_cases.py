@@ -214,3 +214,26 @@ def test_a_filter_that_fails_to_start_fails_its_cases(cli, workdir: Path) -> Non
     path = write(workdir, "b.test.yaml", "filter: bad.wasm\ncases:\n  - expect: {}\n")
     done = cli("test", str(path))
     assert done.code == 1 and "the filter did not start" in done.out
+
+
+def test_filter_from_the_store_and_configuration_as_json(cli, workdir: Path, wat) -> None:
+    stored = cli("build", "precompiled", str(wat("config")), "-t", "me/config:v2")
+    assert stored.code == 0, stored.err
+    path = write(workdir, "ref.test.yaml", """\
+filter: me/config:v2
+configuration: {header: x-hello, values: [1, 2]}
+vm_configuration: vm-side
+cases:
+  - name: the configuration reaches the filter as JSON
+    expect:
+      upstream:
+        headers:
+          x-plugin-config: '{"header": "x-hello", "values": [1, 2]}'
+          x-vm-config: vm-side
+  - name: a case overrides it
+    configuration: plain
+    expect:
+      upstream: {headers: {x-plugin-config: plain}}
+""")
+    done = cli("test", str(path))
+    assert done.code == 0, done.out + done.err
