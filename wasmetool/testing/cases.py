@@ -126,6 +126,19 @@ class CallAnswer:
 
 
 @dataclass
+class GrpcAnswer:
+    message: bytes = b""
+    status: int = 0
+    status_message: str = ""
+    initial_metadata: list[tuple[str, str]] = field(default_factory=list)
+    trailing_metadata: list[tuple[str, str]] = field(default_factory=list)
+    fail: bool = False
+    timeout: bool = False
+    expect: dict[str, Any] = field(default_factory=dict)  # cluster/service/method/metadata/message
+    line: int = 0
+
+
+@dataclass
 class Expect:
     status: int | None = None
     headers: list[HeaderCheck] = field(default_factory=list)
@@ -139,6 +152,7 @@ class Expect:
     no_logs: dict[int, list[TextCheck]] = field(default_factory=dict)
     metrics: dict[str, int] = field(default_factory=dict)
     http_calls: int | None = None
+    grpc_calls: int | None = None
     paused: bool | None = None
 
 
@@ -158,6 +172,7 @@ class Case:
     request: Message
     response: Message
     http_calls: list[CallAnswer]
+    grpc_calls: list[GrpcAnswer]
     advance_before: float
     advance: float
     expect: Expect
@@ -173,11 +188,12 @@ class CaseFile:
 
 FILE_KEYS = {"filter", "root_id", "vm_id", "configuration", "vm_configuration", "environment",
              "fail_open", "clusters", "strict", "cases", "name"}
-CASE_KEYS = {"name", "request", "response", "http_calls", "advance_before", "advance",
+CASE_KEYS = {"name", "request", "response", "http_calls", "grpc_calls", "advance_before",
+             "advance",
              "expect", "configuration", "vm_configuration", "environment", "strict",
              "fail_open"}
 EXPECT_KEYS = {"status", "headers", "body", "trailers", "local_reply", "upstream", "logs",
-               "no_logs", "metrics", "http_calls", "paused"}
+               "no_logs", "metrics", "http_calls", "grpc_calls", "paused"}
 SETTINGS = ("root_id", "vm_id", "configuration", "vm_configuration", "environment",
             "fail_open", "clusters", "strict")
 
@@ -414,6 +430,58 @@ def _answers(ctx: _Ctx, value: Any, line: int, where: str) -> list[CallAnswer]:
     return out
 
 
+def _grpc_answers(ctx: _Ctx, value: Any, line: int, where: str) -> list[GrpcAnswer]:
+    import base64
+    import binascii
+
+    if not isinstance(value, _List):
+        raise ctx.fail(line, where, f"expected a list of answers, got {_kind(value)}")
+    out = []
+    for i, item in enumerate(value):
+        w, ln = f"{where}[{i}]", value.item_lines[i]
+        m = ctx.mapping(item, ln, w, {"message", "message_base64", "status", "status_message",
+                                      "initial_metadata", "trailing_metadata", "fail",
+                                      "timeout", "expect"})
+        a = GrpcAnswer(line=ln)
+        if "message" in m and "message_base64" in m:
+            raise ctx.fail(ln, w, "give message or message_base64, not both")
+        if "message" in m:
+            a.message = _string(ctx, m["message"], _line(m, "message"), f"{w}.message").encode()
+        if "message_base64" in m:
+            text = _string(ctx, m["message_base64"], _line(m, "message_base64"),
+                           f"{w}.message_base64")
+            try:
+                a.message = base64.b64decode(text, validate=True)
+            except (binascii.Error, ValueError):
+                raise ctx.fail(_line(m, "message_base64"), f"{w}.message_base64",
+                               "not valid base64") from None
+        if "status" in m:
+            a.status = _number(ctx, m["status"], _line(m, "status"), f"{w}.status", True)
+        if "status_message" in m:
+            a.status_message = _string(ctx, m["status_message"], _line(m, "status_message"),
+                                       f"{w}.status_message")
+        for key in ("initial_metadata", "trailing_metadata"):
+            if key in m:
+                setattr(a, key, _header_list(ctx, m[key], _line(m, key), f"{w}.{key}"))
+        a.fail = _bool(ctx, m["fail"], _line(m, "fail"), f"{w}.fail") if "fail" in m else False
+        a.timeout = _bool(ctx, m["timeout"], _line(m, "timeout"), f"{w}.timeout") \
+            if "timeout" in m else False
+        if a.fail and a.timeout:
+            raise ctx.fail(ln, w, "fail and timeout exclude each other")
+        if "expect" in m:
+            e = ctx.mapping(m["expect"], _line(m, "expect"), f"{w}.expect",
+                            {"cluster", "service", "method", "metadata", "message"})
+            for key, v in e.items():
+                if key == "metadata":
+                    a.expect[key] = _header_checks(ctx, v, _line(e, key), f"{w}.expect.metadata")
+                elif key == "message":
+                    a.expect[key] = _text_check(ctx, v, _line(e, key), f"{w}.expect.message")
+                else:
+                    a.expect[key] = _string(ctx, v, _line(e, key), f"{w}.expect.{key}")
+        out.append(a)
+    return out
+
+
 def _log_checks(ctx: _Ctx, value: Any, line: int, where: str) -> dict[int, list[TextCheck]]:
     if not isinstance(value, _Map):
         raise ctx.fail(line, where, f"expected a mapping level -> list of lines, "
@@ -452,6 +520,8 @@ def _expect(ctx: _Ctx, value: Any, line: int, where: str) -> Expect:
             e.paused = _bool(ctx, v, ln, w)
         elif key == "http_calls":
             e.http_calls = _number(ctx, v, ln, w, integer=True)
+        elif key == "grpc_calls":
+            e.grpc_calls = _number(ctx, v, ln, w, integer=True)
         elif key == "upstream":
             u = ctx.mapping(v, ln, w, {"reached", "headers", "body"})
             for k, x in u.items():
@@ -530,6 +600,8 @@ def load_case_file(path: Path) -> CaseFile:
             request=request, response=response,
             http_calls=_answers(ctx, m["http_calls"], _line(m, "http_calls"),
                                 f"{where}.http_calls") if "http_calls" in m else [],
+            grpc_calls=_grpc_answers(ctx, m["grpc_calls"], _line(m, "grpc_calls"),
+                                     f"{where}.grpc_calls") if "grpc_calls" in m else [],
             advance_before=_number(ctx, m["advance_before"], _line(m, "advance_before"),
                                    f"{where}.advance_before") if "advance_before" in m else 0,
             advance=_number(ctx, m["advance"], _line(m, "advance"), f"{where}.advance")
@@ -562,6 +634,7 @@ class Outcome:
     logs: dict[int, list[str]] = field(default_factory=dict)
     metrics: dict[str, int] = field(default_factory=dict)
     http_calls: int = 0
+    grpc_calls: int = 0
     paused: bool = False
 
 
@@ -687,6 +760,8 @@ def check_outcome(e: Expect, o: Outcome) -> list[Failure]:
                                f"{'undefined' if got is None else got}"))
     if e.http_calls is not None and e.http_calls != o.http_calls:
         out.append(Failure(f"http_calls: expected {e.http_calls}, got {o.http_calls}"))
+    if e.grpc_calls is not None and e.grpc_calls != o.grpc_calls:
+        out.append(Failure(f"grpc_calls: expected {e.grpc_calls}, got {o.grpc_calls}"))
     return out
 
 
@@ -788,6 +863,38 @@ def _answer(emu: Any, case: Case, answers: list[CallAnswer], failures: list[Fail
         emu.pump()
 
 
+def _answer_grpc(emu: Any, answers: list[GrpcAnswer], failures: list[Failure]) -> None:
+    """Answer open gRPC calls, in order, with the case's remaining gRPC answers."""
+    while answers:
+        open_calls = emu.open_grpc_calls()
+        if not open_calls:
+            return
+        call, a = open_calls[0], answers.pop(0)
+        n = emu.grpc_calls.index(call)
+        for key, want in a.expect.items():
+            if key == "metadata":
+                failures.extend(_check_headers(f"grpc call #{n + 1} metadata", want,
+                                               _text_pairs(call.metadata)))
+            elif key == "message":
+                sent = b"".join(call.sent).decode("utf-8", "replace")
+                failures.extend(_check_text(f"grpc call #{n + 1} message", want, sent))
+            elif getattr(call, key) != want:
+                failures.append(Failure(f"grpc call #{n + 1} {key}: expected {want!r}, got "
+                                        f"{getattr(call, key)!r}"))
+        if a.fail:
+            call.fail(a.status or 14, a.status_message.encode())
+        elif a.timeout:
+            if call.timeout_ms:
+                emu.advance(call.timeout_ms / 1000.0)
+            else:
+                call.time_out()
+        else:
+            call.reply(a.message, a.status, a.status_message.encode(),
+                       initial_metadata=_enc(a.initial_metadata),
+                       trailing_metadata=_enc(a.trailing_metadata))
+        emu.pump()
+
+
 def _enc(h: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
     return [(k.encode(), v.encode()) for k, v in h]
 
@@ -817,10 +924,21 @@ def run_case(case: Case, module: tuple[bytes, str, list[str]]) -> CaseResult:
             if has_trl:
                 ex.send_request_trailers(_enc(req.trailers))  # type: ignore[arg-type]
             answers = list(case.http_calls)
-            _answer(emu, case, answers, failures)
+            grpc_answers = list(case.grpc_calls)
+
+            def answer_calls() -> None:
+                # an answer may lead to another call (of either kind): until nothing moves
+                while True:
+                    left = len(answers) + len(grpc_answers)
+                    _answer(emu, case, answers, failures)
+                    _answer_grpc(emu, grpc_answers, failures)
+                    if len(answers) + len(grpc_answers) == left:
+                        return
+
+            answer_calls()
             if case.advance:
                 emu.advance(case.advance)
-                _answer(emu, case, answers, failures)
+                answer_calls()
             reached = ex.forwarded_headers is not None
             if ex.local_reply is None and ex.request_end and not ex.was_reset \
                     and not ex.stream.finished:
@@ -832,13 +950,16 @@ def run_case(case: Case, module: tuple[bytes, str, list[str]]) -> CaseResult:
                     ex.send_response_body_upstream(resp.body.encode(), end_stream=not rt)  # type: ignore[union-attr]
                 if rt:
                     ex.send_response_trailers_upstream(_enc(resp.trailers))  # type: ignore[arg-type]
-                _answer(emu, case, answers, failures)
+                answer_calls()
             paused = ex.paused
             if ex.local_reply is not None or ex.response_end or ex.was_reset:
                 ex.complete()
             if answers:
                 failures.append(Failure(f"{len(answers)} http call answer(s) unused: the "
                                         f"filter made {len(emu.http_calls)} http call(s)"))
+            if grpc_answers:
+                failures.append(Failure(f"{len(grpc_answers)} grpc call answer(s) unused: the "
+                                        f"filter made {len(emu.grpc_calls)} gRPC call(s)"))
             logs: dict[int, list[str]] = {}
             for r in emu.logs:
                 logs.setdefault(r.level, []).append(r.message)
@@ -850,6 +971,7 @@ def run_case(case: Case, module: tuple[bytes, str, list[str]]) -> CaseResult:
                 upstream_headers=_text_pairs(ex.forwarded_headers),
                 upstream_body=ex.forwarded_body.decode("utf-8", "replace"),
                 logs=logs, metrics=emu.metrics(), http_calls=len(emu.http_calls),
+                grpc_calls=len(emu.grpc_calls),
                 paused=paused)
             failures += check_outcome(case.expect, outcome)
         except StrictModeError as exc:

@@ -185,6 +185,12 @@ def test_keyword_selection_and_json(cli, workdir: Path) -> None:
     ("filter: x.wasm\ncases:\n  - name: a\n    expect: {}\n  - name: a\n    expect: {}\n",
      "h.test.yaml:5: cases[1].name: the name 'a' is already used by the case on line 3"),
     ("filter: x.wasm\ncases:\n  - name: a\n", "h.test.yaml:3: cases[0]: no expect"),
+    ("filter: x.wasm\ncases:\n  - name: a\n    grpc_calls:\n      - message_base64: '%%'\n"
+     "    expect: {}\n",
+     "h.test.yaml:5: cases[0].grpc_calls[0].message_base64: not valid base64"),
+    ("filter: x.wasm\ncases:\n  - name: a\n    grpc_calls:\n      - {fail: true, timeout: true}\n"
+     "    expect: {}\n",
+     "h.test.yaml:5: cases[0].grpc_calls[0]: fail and timeout exclude each other"),
 ])
 def test_malformed_file_is_one_line_with_file_and_line(cli, tmp_path: Path, text: str,
                                                        message: str) -> None:
