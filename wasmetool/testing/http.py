@@ -135,6 +135,30 @@ class Exchange:
                                     else abi.STREAM_HTTP_RESPONSE)
         return self._pump()
 
+    # what the host holds now (a paused stream's state; proxytest's GetCurrent*) --------
+    @property
+    def current_request_headers(self) -> Headers | None:
+        """The request headers as the filters see them now (including a paused request's
+        changes not yet forwarded)."""
+        h = self.stream.req_headers
+        return Headers(h) if h is not None else None
+
+    @property
+    def current_response_headers(self) -> Headers | None:
+        h = self.stream.resp_headers
+        return Headers(h) if h is not None else None
+
+    @property
+    def current_request_body(self) -> bytes:
+        """The request body a filter holds buffered now (empty when nothing is held)."""
+        buf = self.stream.get_buffer(abi.BUF_HTTP_REQUEST_BODY)
+        return bytes(buf) if buf is not None else b""
+
+    @property
+    def current_response_body(self) -> bytes:
+        buf = self.stream.get_buffer(abi.BUF_HTTP_RESPONSE_BODY)
+        return bytes(buf) if buf is not None else b""
+
     # what the filters did --------------------------------------------------------------
     @property
     def context_ids(self) -> list[int]:

@@ -64,6 +64,8 @@ def test_body_buffering_actions_and_trailers(wasm) -> None:
     ex.send_request_headers(req("/", **{"x-rewrite-response": "1"}))
     ex.send_request_body(b"abc", end_stream=False)
     assert ex.forwarded_body == b"" and ex.request_paused      # buffered by the filter
+    assert ex.current_request_body == b"abc"
+    assert "content-length" not in ex.current_request_headers
     ex.send_request_body(b"def", end_stream=True)
     assert ex.forwarded_body == b"<<abcdef>>" and not ex.request_paused
     assert ("proxy_on_request_body", "Pause") in ex.actions
