@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from wasmetool.host.stream_info import StreamInfo
 from wasmetool.testing.root import HostEmulator, _b
+from wasmetool.testing.trace import TraceEvent
 
 
 class TcpSession:
@@ -31,6 +32,26 @@ class TcpSession:
 
     def close(self) -> None:
         self.closed = True
+
+    # what the filters did
+    @property
+    def trace(self) -> list[TraceEvent]:
+        """The trace events of this connection's contexts (needs trace=True, the default)."""
+        tracer = self.emu.tracer
+        if tracer is None:
+            return []
+        mine = {(f.plugin.name, f.id) for f in self.conn.filters}
+        return [e for e in tracer.events if (e.plugin, e.context_id) in mine]
+
+    @property
+    def actions(self) -> list[tuple[str, str]]:
+        """(callback, action) for on_new_connection and each data callback, in order."""
+        return [(e.name, e.action) for e in self.trace if e.action is not None]
+
+    @property
+    def paused(self) -> bool:
+        """A filter holds data in either direction."""
+        return any(side.stop >= 0 for side in (self.conn.down, self.conn.up))
 
     # driving
     def client_sends(self, data: bytes | str, end_stream: bool = False) -> TcpSession:

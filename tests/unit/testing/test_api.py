@@ -173,6 +173,10 @@ def test_tcp_connection_data_and_close(wasm) -> None:
     conn.client_sends(b"ping")
     conn.upstream_sends(b"pong")
     assert conn.upstream == b"[down]ping" and conn.downstream == b"[up]pong"
+    assert conn.actions == [("proxy_on_new_connection", "Continue"),
+                            ("proxy_on_downstream_data", "Continue"),
+                            ("proxy_on_upstream_data", "Continue")]
+    assert not conn.paused
     conn.client_closes()
     assert "tcp filter: new connection" in emu.log_messages("info")
     names = [e.name for e in emu.trace if e.kind == "callback"]
