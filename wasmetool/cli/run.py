@@ -11,6 +11,7 @@ from wasmetool.errors import WasmetoolError
 DEFAULT_LISTEN = "127.0.0.1:8080"
 DEFAULT_ADMIN = "127.0.0.1:9901"
 LEVELS = ("trace", "debug", "info", "warn", "error", "critical")
+MAX_CONCURRENCY = 256
 
 
 def parse_address(value: str, flag: str) -> tuple[str, int]:
@@ -111,6 +112,12 @@ def register(app: typer.Typer) -> None:
         trace: bool = typer.Option(False, "--trace", "-v",
                                    help="Print every callback into the plugin and every host "
                                         "call it makes, with decoded arguments, on stderr."),
+        concurrency: int = typer.Option(
+            1, "--concurrency",
+            help="Worker threads, as Envoy's --concurrency: each has its own event loop, "
+                 "listener (SO_REUSEPORT) and VMs, so a stuck filter stalls only its worker; "
+                 "shared data, queues and metrics stay process wide. "
+                 "Example: --concurrency 4"),
     ) -> None:
         """Run filters locally: an HTTP/1.1 proxy (or TCP proxy) with the plugin chain in it.
 
@@ -141,6 +148,9 @@ def register(app: typer.Typer) -> None:
             raise WasmetoolError("--call-timeout-ms must be positive")
         if memory_limit_mb <= 0:
             raise WasmetoolError("--memory-limit-mb must be positive")
+        if not 1 <= concurrency <= MAX_CONCURRENCY:
+            raise WasmetoolError(f"--concurrency {concurrency} is out of range",
+                                 f"give 1 to {MAX_CONCURRENCY} worker threads")
         if ref is None and plugins is None:
             raise WasmetoolError("no filter given",
                                  "give a .wasm file or store ref, or --plugins FILE")
@@ -195,5 +205,6 @@ def register(app: typer.Typer) -> None:
                           memory_limit_bytes=memory_limit_mb * 1024 * 1024),
             log_level=LEVELS.index(log_level.lower()),
             observer=_trace_printer() if trace else None,
+            concurrency=concurrency,
         )
         RunServer(options).run()

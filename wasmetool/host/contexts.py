@@ -12,23 +12,22 @@ from typing import TYPE_CHECKING, Any
 from wasmetool.host import abi
 
 if TYPE_CHECKING:
-    from wasmetool.host.plugin import PluginRuntime
+    from wasmetool.host.state import PluginState, VmState
     from wasmetool.host.stream_info import StreamInfo
-    from wasmetool.host.vm import Vm
 
 
 class Context:
     __slots__ = ("id", "vm", "root", "deleted")
     kind = "vm"
 
-    def __init__(self, cid: int, vm: Vm, root: RootContext | None) -> None:
+    def __init__(self, cid: int, vm: VmState, root: RootContext | None) -> None:
         self.id = cid
         self.vm = vm
         self.root = root
         self.deleted = False
 
     @property
-    def plugin(self) -> PluginRuntime | None:
+    def plugin(self) -> PluginState | None:
         return self.root.plugin if self.root is not None else None
 
     def get_map(self, map_type: int) -> list[tuple[bytes, bytes]] | None:
@@ -71,7 +70,7 @@ class RootContext(Context):
     __slots__ = ("plugin_rt", "tick_period_ms", "timer", "done_pending")
     kind = "root"
 
-    def __init__(self, cid: int, vm: Vm, plugin: PluginRuntime) -> None:
+    def __init__(self, cid: int, vm: VmState, plugin: PluginState) -> None:
         super().__init__(cid, vm, None)
         self.root = self
         self.plugin_rt = plugin
@@ -80,7 +79,7 @@ class RootContext(Context):
         self.done_pending = False
 
     @property
-    def plugin(self) -> PluginRuntime:
+    def plugin(self) -> PluginState:
         return self.plugin_rt
 
 
@@ -90,7 +89,7 @@ class StreamContext(Context):
     __slots__ = ("owner", "index")
     kind = "stream"
 
-    def __init__(self, cid: int, vm: Vm, root: RootContext, owner: Any, index: int) -> None:
+    def __init__(self, cid: int, vm: VmState, root: RootContext, owner: Any, index: int) -> None:
         self.id = cid           # Context.__init__, inlined (one per stream and filter)
         self.vm = vm
         self.root = root

@@ -15,14 +15,13 @@ from wasmetool.host.engine import EpochTicker
 from wasmetool.host.fastpath import GuestTrap
 from wasmetool.host.http_filter import HttpStream, HttpStreamCallbacks, _Filter
 from wasmetool.host.log import LogRecord
-from wasmetool.host.metrics import MetricStore
+from wasmetool.host.network_filter import Connection, ConnectionCallbacks, _NetFilter
 from wasmetool.host.plugin import PluginRuntime
-from wasmetool.host.shared_state import SharedData, SharedQueue, SharedQueues
+from wasmetool.host.shared_state import ProcessShared, SharedQueue
 from wasmetool.host.stream_info import StreamInfo
 from wasmetool.host.vm import Vm
 
 if TYPE_CHECKING:
-    from wasmetool.host.network_filter import Connection, ConnectionCallbacks
     from wasmetool.host.observe import CallObserver
 
 __all__ = ["Host", "LogRecord", "StreamInfo", "HttpStream", "HttpStreamCallbacks"]
@@ -34,17 +33,23 @@ class Host:
     def __init__(self, plugins: list[PluginConfig], dispatcher: Dispatcher, *,
                  limits: Limits | None = None,
                  log_sink: Callable[[LogRecord], None] | None = None,
-                 log_level: int = abi.INFO,
+                 log_level: int = abi.INFO, shared: ProcessShared | None = None,
                  observer: CallObserver | None = None) -> None:
-        self.observer = observer      # sees every host call and callback (tracing)
+        """``shared``: the shared data, queues and metrics this host shares with the other
+        hosts of the process (one per worker thread); a host of its own by default.
+        ``observer``: sees every host call and callback (tracing; host/observe.py)."""
+        self.observer = observer
         self.plugins = [PluginRuntime(p) for p in plugins]
         self.dispatcher = dispatcher
         self.limits = limits or Limits()
         self.log_sink = log_sink
         self.log_level = log_level
-        self.shared_data = SharedData()
-        self.queues = SharedQueues(self._queue_notify)
-        self.metrics = MetricStore()
+        self.shared = shared if shared is not None else ProcessShared()
+        self.shared.hosts.append(self)
+        self.shared_data = self.shared.shared_data
+        self.queues = self.shared.queues
+        self.metrics = self.shared.metrics
+        self.counters: dict[str, int] = {}
         self.vms: dict[tuple[Any, ...], Vm] = {}
         self.all_vms: list[Vm] = []
         self.http_plugins = [p for p in self.plugins if p.config.kind == "http"]
@@ -181,7 +186,6 @@ class Host:
         return stream
 
     def new_connection(self, info: StreamInfo, callbacks: ConnectionCallbacks) -> Connection:
-        from wasmetool.host.network_filter import Connection, _NetFilter
         filters: list[_NetFilter] = []
         conn = Connection(self, info, callbacks, filters)
         for i, p in enumerate(self.network_plugins):
@@ -242,12 +246,20 @@ class Host:
         return True
 
     def prometheus_text(self) -> str:
-        self.metrics.host_counters["wasmetool_http_streams_total"] = self.http_streams
-        return self.metrics.prometheus_text()
+        """Plugin metrics and host counters of the whole process (every host sharing
+        this one's state)."""
+        counters: dict[str, int] = {}
+        streams = 0
+        for host in list(self.shared.hosts):
+            streams += host.http_streams
+            for name, value in dict(host.counters).items():
+                counters[name] = counters.get(name, 0) + value
+        counters["wasmetool_http_streams_total"] = streams
+        return self.metrics.prometheus_text(counters)
 
     # ------------------------------------------------------------------ used by the core
     def count(self, name: str, n: int = 1) -> None:
-        c = self.metrics.host_counters
+        c = self.counters
         c[name] = c.get(name, 0) + n
 
     def emit_log(self, level: int, plugin: str, context_id: int, message: str) -> None:
@@ -311,14 +323,16 @@ class Host:
         handle[0] = root.timer = self.dispatcher.call_later(period / 1000.0, fire)
 
     # queues ------------------------------------------------------------------------
-    def _queue_notify(self, q: SharedQueue) -> None:
+    def queue_ready(self, q: SharedQueue) -> None:
+        """A queue this host's VM registered has a new item; the enqueuer may run on
+        another worker's thread, so delivery is posted to this host's own."""
         vm, root, token = q.vm, q.root, q.token
 
         def deliver() -> None:
             if vm.failed or root.deleted:
                 return
             self._root_call(root, "proxy_on_queue_ready", token)
-        self.dispatcher.call_soon(deliver)
+        self.dispatcher.post(deliver)
 
     # http calls --------------------------------------------------------------------
     def start_http_call(self, vm: Vm, root: RootContext, cluster: str, headers: list[Any],

@@ -243,6 +243,10 @@ class VirtualDispatcher:
     def call_soon(self, fn: Callable[[], None]) -> None:
         self._soon.append(fn)
 
+    def post(self, fn: Callable[[], None]) -> None:
+        """call_soon from any thread (deque.append is thread-safe); runs at the next pump."""
+        self._soon.append(fn)
+
     def call_later(self, delay_s: float, fn: Callable[[], None]) -> _Timer:
         timer = _Timer(self.now_ns + int(delay_s * 1e9), next(self._seq), fn)
         heapq.heappush(self._timers, timer)

@@ -12,6 +12,7 @@ mode) and ``wasmetool run --trace`` (a sink that prints each event as it happens
 from __future__ import annotations
 
 import struct
+import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -310,7 +311,7 @@ class Tracer:
         self.allowed = allowed_statuses or {}
         self.allowed_calls = allowed_calls
         self.violations: list[TraceEvent] = []
-        self.depth = 0
+        self._depth: dict[int, int] = {}     # per VM (a VM runs on one thread)
 
     # ------------------------------------------------------------------ CallObserver
     def wrap_host_function(self, vm: Vm, name: str,
@@ -326,7 +327,8 @@ class Tracer:
                 args = _decode_in(bound, specs, raw, slots)
             else:
                 args = {f"a{i}": v for i, v in enumerate(raw)}
-            ev = TraceEvent("hostcall", name, plugin, ctx.id, tracer.depth, args)
+            ev = TraceEvent("hostcall", name, plugin, ctx.id, tracer._depth.get(id(bound), 0),
+                            args)
             tracer._record(ev)
             if tracer.strict and tracer.allowed_calls is not None \
                     and name not in tracer.allowed_calls:
@@ -366,9 +368,11 @@ class Tracer:
                 {f"a{i}": v for i, v in enumerate(raw)}
             cid = raw[0] if specs else 0
             ctx = vm.contexts.get(cid)
-            ev = TraceEvent("callback", name, _plugin_name(vm, ctx), cid, tracer.depth, args)
+            key = id(vm)
+            depth = tracer._depth.get(key, 0)
+            ev = TraceEvent("callback", name, _plugin_name(vm, ctx), cid, depth, args)
             tracer._record(ev)
-            tracer.depth += 1
+            tracer._depth[key] = depth + 1
             try:
                 result = call(*raw)
             except GuestTrap as e:
@@ -378,7 +382,7 @@ class Tracer:
                     tracer.violations.append(ev)
                 raise
             finally:
-                tracer.depth -= 1
+                tracer._depth[key] = depth
             ev.result = result
             ev.done = True
             if tracer.sink is not None:
@@ -422,28 +426,24 @@ def _plugin_name(vm: Vm, ctx: Any) -> str:
 
 
 def print_sink(write: Callable[[str], Any]) -> Callable[[str, TraceEvent], None]:
-    """A sink for live traces: host calls and callbacks as they start, callbacks' results
-    as they return (``wasmetool run --trace``)."""
+    """A sink for live traces (``wasmetool run --trace``): callbacks as they start and
+    return; each host call once it returned (with its status and outputs), that is before
+    the next event of its thread. Safe with several worker threads (``--concurrency``)."""
+    local = threading.local()
+    lock = threading.Lock()
 
     def sink(phase: str, ev: TraceEvent) -> None:
-        if phase == "call":
-            if ev.kind == "callback":
-                write(f"[{ev.plugin} #{ev.context_id}] {'  ' * ev.depth}→ {ev.call_text()}")
+        pending: list[TraceEvent] = local.__dict__.setdefault("pending", [])
+        with lock:
+            while pending:
+                write(str(pending.pop(0)))
+            where = f"[{ev.plugin} #{ev.context_id}] {'  ' * ev.depth}"
+            if phase != "call":
+                result = ev.result_text()
+                write(f"{where}← {ev.name}" + (f" = {result}" if result else ""))
+            elif ev.kind == "callback":
+                write(f"{where}→ {ev.call_text()}")
             else:
                 pending.append(ev)
-                return
-        else:
-            result = ev.result_text()
-            write(f"[{ev.plugin} #{ev.context_id}] {'  ' * ev.depth}← {ev.name}"
-                  + (f" = {result}" if result else ""))
 
-    pending: list[TraceEvent] = []
-
-    def flush_sink(phase: str, ev: TraceEvent) -> None:
-        # a host call is printed once it returned (with its status and outputs): the
-        # next event, or its callback's return, comes after it
-        while pending:
-            write(str(pending.pop(0)))
-        sink(phase, ev)
-
-    return flush_sink
+    return sink

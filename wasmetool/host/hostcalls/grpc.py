@@ -11,13 +11,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from wasmetool.host import abi
-from wasmetool.host.hostcalls import hostcall
+from wasmetool.host.hostcalls.registry import hostcall
 
 if TYPE_CHECKING:
-    from wasmetool.host.vm import Vm
+    from wasmetool.host.state import VmState
 
 
-def _readable(vm: Vm, *spans: int) -> bool:
+def _readable(vm: VmState, *spans: int) -> bool:
     mem = vm.mem
     for i in range(0, len(spans), 2):
         if mem.read(spans[i], spans[i + 1]) is None:
@@ -26,7 +26,7 @@ def _readable(vm: Vm, *spans: int) -> bool:
 
 
 @hostcall("proxy_grpc_call", "iiiiiiiiiiii")
-def proxy_grpc_call(vm: Vm, up: int, up_sz: int, svc: int, svc_sz: int, method: int,
+def proxy_grpc_call(vm: VmState, up: int, up_sz: int, svc: int, svc_sz: int, method: int,
                     method_sz: int, md: int, md_sz: int, msg: int, msg_sz: int,
                     timeout_ms: int, ret_id: int) -> int:
     if not _readable(vm, up, up_sz, svc, svc_sz, method, method_sz, md, md_sz, msg, msg_sz):
@@ -35,7 +35,7 @@ def proxy_grpc_call(vm: Vm, up: int, up_sz: int, svc: int, svc_sz: int, method: 
 
 
 @hostcall("proxy_grpc_stream", "iiiiiiiii")
-def proxy_grpc_stream(vm: Vm, up: int, up_sz: int, svc: int, svc_sz: int, method: int,
+def proxy_grpc_stream(vm: VmState, up: int, up_sz: int, svc: int, svc_sz: int, method: int,
                       method_sz: int, md: int, md_sz: int, ret_id: int) -> int:
     if not _readable(vm, up, up_sz, svc, svc_sz, method, method_sz, md, md_sz):
         return abi.INVALID_MEMORY_ACCESS
@@ -43,7 +43,7 @@ def proxy_grpc_stream(vm: Vm, up: int, up_sz: int, svc: int, svc_sz: int, method
 
 
 @hostcall("proxy_grpc_send", "iiii")
-def proxy_grpc_send(vm: Vm, call_id: int, msg: int, msg_sz: int, end_stream: int) -> int:
+def proxy_grpc_send(vm: VmState, call_id: int, msg: int, msg_sz: int, end_stream: int) -> int:
     if not _readable(vm, msg, msg_sz):
         return abi.INVALID_MEMORY_ACCESS
     return abi.BAD_ARGUMENT
@@ -54,10 +54,10 @@ def _unknown_token(call_id: int) -> int:
 
 
 @hostcall("proxy_grpc_cancel", "i")
-def proxy_grpc_cancel(vm: Vm, call_id: int) -> int:
+def proxy_grpc_cancel(vm: VmState, call_id: int) -> int:
     return _unknown_token(call_id)
 
 
 @hostcall("proxy_grpc_close", "i")
-def proxy_grpc_close(vm: Vm, call_id: int) -> int:
+def proxy_grpc_close(vm: VmState, call_id: int) -> int:
     return _unknown_token(call_id)
