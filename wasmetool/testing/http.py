@@ -249,8 +249,6 @@ class HttpEmulator(HostEmulator):
         """A fresh stream to drive step by step."""
         return Exchange(self, info)
 
-    stream = new_exchange
-
     def request(self, headers: HeaderInput | None = None, body: bytes | str | None = None,
                 trailers: HeaderInput | None = None, *,
                 response_headers: HeaderInput | None = None,
