@@ -18,7 +18,7 @@ from wasmetool.host.stream_info import StreamInfo
 from wasmetool.testing.clock import GrpcCall, HttpCall, VirtualDispatcher
 from wasmetool.testing.http import Exchange, HttpEmulator
 from wasmetool.testing.network import TcpEmulator, TcpSession
-from wasmetool.testing.root import Headers, HostEmulator, RootEmulator, read_module
+from wasmetool.testing.root import Body, Headers, HostEmulator, RootEmulator, read_module
 from wasmetool.testing.trace import StrictModeError, TraceEvent, Tracer
 
 
@@ -34,6 +34,6 @@ def load_filter(source: str, kind: str = "http", **options: object) -> HostEmula
     return classes[kind].load(source, **options)  # type: ignore[no-any-return]
 
 
-__all__ = ["Exchange", "GrpcCall", "Headers", "HostEmulator", "HttpCall", "HttpEmulator", "RootEmulator",
+__all__ = ["Body", "Exchange", "GrpcCall", "Headers", "HostEmulator", "HttpCall", "HttpEmulator", "RootEmulator",
            "StreamInfo", "StrictModeError", "TcpEmulator", "TcpSession", "TraceEvent", "Tracer",
            "VirtualDispatcher", "load_filter", "read_module"]

@@ -6,7 +6,7 @@ from typing import Any
 
 from wasmetool.host import abi
 from wasmetool.host.stream_info import StreamInfo
-from wasmetool.testing.root import HeaderInput, Headers, HostEmulator, _b, to_headers
+from wasmetool.testing.root import Body, HeaderInput, Headers, HostEmulator, _b, to_headers
 from wasmetool.testing.trace import TraceEvent
 
 
@@ -20,11 +20,11 @@ class Exchange:
     def __init__(self, emu: HttpEmulator, info: StreamInfo | None = None) -> None:
         self.emu = emu
         self.forwarded_headers: Headers | None = None
-        self.forwarded_body = b""
+        self.forwarded_body = Body()
         self.forwarded_trailers: Headers | None = None
         self.request_end = False
         self.response_headers: Headers | None = None
-        self.response_body = b""
+        self.response_body = Body()
         self.response_trailers: Headers | None = None
         self.response_end = False
         self.local_reply: tuple[int, Headers, bytes] | None = None
@@ -41,7 +41,7 @@ class Exchange:
 
     def forward_request_data(self, data: bytes, end_stream: bool) -> None:
         self.events.append(("request_data", len(data), end_stream))
-        self.forwarded_body += data
+        self.forwarded_body = Body(self.forwarded_body + data)
         self.request_end = end_stream
 
     def forward_request_trailers(self, trailers: list[tuple[bytes, bytes]]) -> None:
@@ -56,7 +56,7 @@ class Exchange:
 
     def send_response_data(self, data: bytes, end_stream: bool) -> None:
         self.events.append(("response_data", len(data), end_stream))
-        self.response_body += data
+        self.response_body = Body(self.response_body + data)
         self.response_end = end_stream
 
     def send_response_trailers(self, trailers: list[tuple[bytes, bytes]]) -> None:
@@ -222,7 +222,7 @@ class Exchange:
 
     @property
     def body(self) -> bytes:
-        return self.local_reply[2] if self.local_reply is not None else self.response_body
+        return Body(self.local_reply[2]) if self.local_reply is not None else self.response_body
 
     @property
     def headers(self) -> Headers | None:

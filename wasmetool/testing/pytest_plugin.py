@@ -166,8 +166,28 @@ def _header_lines(value: Any) -> list[str]:
     return sorted(out)
 
 
+def _is_body(value: Any) -> bool:
+    root = sys.modules.get("wasmetool.testing.root")
+    return root is not None and isinstance(value, root.Body)
+
+
+def _body_diff(left: Any, right: Any) -> list[str] | None:
+    import difflib
+
+    if not all(isinstance(x, bytes | str) for x in (left, right)):
+        return None
+    texts = [x.decode("utf-8", "replace") if isinstance(x, bytes) else x for x in (left, right)]
+    diff = list(difflib.unified_diff(texts[1].splitlines(), texts[0].splitlines(),
+                                     "expected", "actual", lineterm="", n=3))
+    if len(texts[0].splitlines()) <= 1 and len(texts[1].splitlines()) <= 1:
+        return ["bodies differ:", f"  expected: {texts[1]!r}", f"  actual:   {texts[0]!r}"]
+    return ["bodies differ (- expected, + actual):", *diff[2:]]
+
+
 def pytest_assertrepr_compare(config: pytest.Config, op: str, left: Any,
                               right: Any) -> list[str] | None:
+    if op == "==" and (_is_body(left) or _is_body(right)):
+        return _body_diff(left, right)
     if op != "==" or not (_is_headers(left) or _is_headers(right)):
         return None
     if not all(isinstance(x, dict | list) for x in (left, right)):

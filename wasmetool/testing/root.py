@@ -93,6 +93,15 @@ class Headers(list):  # type: ignore[type-arg]
         return out
 
 
+class Body(bytes):
+    """A body the filters produced: bytes (compare with ``==``), and ``.text``. The pytest
+    plugin shows a line diff when a comparison with one fails."""
+
+    @property
+    def text(self) -> str:
+        return self.decode("utf-8", "replace")
+
+
 def read_module(source: str | Path) -> tuple[bytes, str, list[str]]:
     """A filter from a .wasm file (an existing path wins) or a local store ref:
     (module bytes, where it came from, the root ids its runtime config names)."""

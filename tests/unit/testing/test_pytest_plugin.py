@@ -35,6 +35,12 @@ def test_each_test_gets_a_fresh_vm(http_filter):
 def test_headers_differ(http_filter):
     ex = http_filter.request({":method": "GET", ":path": "/", ":authority": "x"})
     assert ex.headers == {":status": "200", "x-added-resp": "no"}
+
+
+def test_body_differs(http_filter):
+    ex = http_filter.request({":method": "GET", ":path": "/", ":authority": "x"},
+                             response_body="line one\\nline two\\n")
+    assert ex.body == b"line one\\nline 2\\n"
 '''
 
 
@@ -53,9 +59,11 @@ def test_fixtures_diffs_and_trace_tail(tmp_path: Path, wat) -> None:
     done = run_pytest(tmp_path)
     out = done.stdout
     assert done.returncode == 1, out + done.stderr
-    assert "1 failed, 4 passed" in out
+    assert "2 failed, 4 passed" in out
     assert "headers differ (- expected, + actual):" in out
     assert "-x-added-resp: no" in out and "+x-added-resp: yes" in out
+    assert "bodies differ (- expected, + actual):" in out
+    assert "-line 2" in out and "+line two" in out
     assert "wasmetool trace" in out
     assert "proxy_add_header_map_value(map=response_headers, key='x-added-resp', " \
            "value='yes') = OK" in out
