@@ -187,15 +187,15 @@ class CaseFile:
 
 
 FILE_KEYS = {"filter", "root_id", "vm_id", "configuration", "vm_configuration", "environment",
-             "fail_open", "clusters", "strict", "cases", "name"}
+             "fail_open", "clusters", "strict", "properties", "cases", "name"}
 CASE_KEYS = {"name", "request", "response", "http_calls", "grpc_calls", "advance_before",
              "advance",
              "expect", "configuration", "vm_configuration", "environment", "strict",
-             "fail_open"}
+             "fail_open", "properties"}
 EXPECT_KEYS = {"status", "headers", "body", "trailers", "local_reply", "upstream", "logs",
                "no_logs", "metrics", "http_calls", "grpc_calls", "paused"}
 SETTINGS = ("root_id", "vm_id", "configuration", "vm_configuration", "environment",
-            "fail_open", "clusters", "strict")
+            "fail_open", "clusters", "strict", "properties")
 
 
 class _Ctx:
@@ -298,7 +298,7 @@ def _settings(ctx: _Ctx, m: _Map, where: str) -> dict[str, Any]:
             out[key] = _config_value(ctx, v, line, w)
         elif key in ("fail_open", "strict"):
             out[key] = _bool(ctx, v, line, w)
-        elif key == "environment":
+        elif key in ("environment", "properties"):
             if not isinstance(v, _Map):
                 raise ctx.fail(line, w, f"expected a mapping KEY: value, got {_kind(v)}")
             out[key] = {k: _string(ctx, x, _line(v, k), f"{w}.{k}") for k, x in v.items()}
@@ -828,6 +828,7 @@ def _emulator(wasm: bytes, source: str, root_ids: list[str], settings: dict[str,
         vm_configuration=settings.get("vm_configuration", ""),
         environment=settings.get("environment"), fail_open=settings.get("fail_open", False),
         clusters=settings.get("clusters", ()), strict=settings.get("strict", False),
+        properties=settings.get("properties"),
         log_level=abi.TRACE)
 
 

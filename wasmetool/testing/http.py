@@ -31,6 +31,8 @@ class Exchange:
         self.was_reset = False
         self.events: list[tuple[Any, ...]] = []
         self.info = info or StreamInfo(("127.0.0.1", 40000), ("127.0.0.1", 8080), 1)
+        if emu.properties and self.info.filter_state is None:
+            self.info.filter_state = dict(emu.properties)
         self.stream = emu.host.new_http_stream(self.info, self)
 
     # HttpStreamCallbacks -----------------------------------------------------------

@@ -17,6 +17,8 @@ class TcpSession:
         self.closed = False
         self.info = info or StreamInfo(("127.0.0.1", 40000), ("127.0.0.1", 9000), 1,
                                        protocol="")
+        if emu.properties and self.info.filter_state is None:
+            self.info.filter_state = dict(emu.properties)
         self.conn = emu.host.new_connection(self.info, self)
         self.conn.on_new_connection()
         emu.pump()

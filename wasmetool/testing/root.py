@@ -102,6 +102,14 @@ class Body(bytes):
         return self.decode("utf-8", "replace")
 
 
+def property_state(properties: Mapping[str, bytes | str] | None) -> dict[bytes, bytes] | None:
+    """``{"my.key": value}`` as a stream's filter state (what proxy_set_property writes)."""
+    if not properties:
+        return None
+    return {b"wasm." + b"\0".join(p.encode() for p in path.split(".")): _b(value)
+            for path, value in properties.items()}
+
+
 def read_module(source: str | Path) -> tuple[bytes, str, list[str]]:
     """A filter from a .wasm file (an existing path wins) or a local store ref:
     (module bytes, where it came from, the root ids its runtime config names)."""
@@ -148,6 +156,7 @@ class HostEmulator:
                  allowed_statuses: dict[str, set[int]] | None = None,
                  allowed_calls: set[str] | None = None,
                  trace_limit: int | None = 50_000,
+                 properties: Mapping[str, bytes | str] | None = None,
                  source: str = "<inline>") -> None:
         if plugins is None:
             if wasm is None:
@@ -159,6 +168,8 @@ class HostEmulator:
                 vm=VmConfig(code=wasm, code_source=source, vm_id=vm_id,
                             configuration=_b(vm_configuration),
                             environment=dict(environment or {})))]
+        # properties every stream starts with (proxytest's WithProperty): "a.b" -> value
+        self.properties = property_state(properties)
         self.serial = next(_serials)
         RECENT.append((self.serial, weakref.ref(self)))
         self.logs: list[LogRecord] = []

@@ -298,3 +298,13 @@ def test_live_trace_printer_prints_each_call_once_in_order(wasm) -> None:
     assert body[i - 1] == ("[hdr #2]     proxy_remove_header_map_value(map=request_headers, "
                            "key='x-remove-me') = OK")
     assert len(tracer.events) == 0                # keep=0: printed, not kept
+
+
+def test_properties_every_stream_starts_with(wasm) -> None:
+    emu = HttpEmulator(wasm("headers"), properties={"my.key": b"v", "other": "w"})
+    for _ in range(2):
+        ex = emu.new_exchange().send_request_headers(req("/"))
+        assert ex.get_property("my.key") == b"v"
+        assert ex.get_property(["other"]) == b"w"
+        ex.set_property("other", "changed")               # this stream only
+    assert emu.new_exchange().get_property("other") == b"w"

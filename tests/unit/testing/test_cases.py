@@ -36,7 +36,8 @@ cases:
 
 @pytest.fixture
 def workdir(tmp_path: Path, wat) -> Path:
-    for name in ("headers", "http_call", "tick", "metrics", "local_reply", "callout_auth"):
+    for name in ("headers", "http_call", "tick", "metrics", "local_reply", "callout_auth",
+                 "properties"):
         shutil.copy(wat(name), tmp_path / f"{name}.wasm")
     return tmp_path
 
@@ -240,6 +241,20 @@ cases:
     configuration: plain
     expect:
       upstream: {headers: {x-plugin-config: plain}}
+""")
+    done = cli("test", str(path))
+    assert done.code == 0, done.out + done.err
+
+
+def test_properties_seeded_for_the_filter(cli, workdir: Path) -> None:
+    path = write(workdir, "p.test.yaml", """\
+filter: properties.wasm
+cases:
+  - name: without
+    expect: {upstream: {headers: {x-p-missing: {regex: "^status:"}}}}
+  - name: seeded
+    properties: {no_such_property: seeded}
+    expect: {upstream: {headers: {x-p-missing: seeded}}}
 """)
     done = cli("test", str(path))
     assert done.code == 0, done.out + done.err
