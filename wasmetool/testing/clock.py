@@ -13,10 +13,12 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from wasmetool.host import abi
 from wasmetool.host.dispatch import HttpCallResponse
 
 Headers = list[tuple[bytes, bytes]]
 START_NS = 1_000_000_000_000           # the virtual clock's start (monotonic ns)
+WALL_START_NS = 1_767_225_600 * 10**9  # the virtual wall clock's start: 2026-01-01T00:00:00Z
 
 
 class _Timer:
@@ -313,3 +315,43 @@ class VirtualDispatcher:
 
     def open_grpc_calls(self) -> list[GrpcCall]:
         return [c for c in self.grpc_calls if c.open]
+
+
+class VirtualTime:
+    """Makes the guest's clocks read the virtual clock: proxy_get_current_time_nanoseconds
+    and WASI clock_time_get (realtime from ``wall_start_ns``, monotonic as the
+    dispatcher's), so a filter that reads the time behaves the same on every run.
+
+    A :class:`~wasmetool.host.observe.CallObserver` that answers those two imports itself
+    and hands everything (the rest unchanged) to ``inner`` (the tracer), if any.
+    """
+
+    def __init__(self, dispatcher: VirtualDispatcher, wall_start_ns: int = WALL_START_NS,
+                 inner: Any = None) -> None:
+        self.dispatcher = dispatcher
+        self.wall_start_ns = wall_start_ns
+        self.inner = inner
+
+    def wall_ns(self) -> int:
+        return self.wall_start_ns + (self.dispatcher.now_ns - START_NS)
+
+    def wrap_host_function(self, vm: Any, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        if name == "proxy_get_current_time_nanoseconds":
+            def now(bound: Any, ret_ptr: int) -> int:
+                if not bound.mem.put_u64(ret_ptr, self.wall_ns()):
+                    return abi.INVALID_MEMORY_ACCESS
+                return abi.OK
+            fn = now
+        elif name == "clock_time_get":
+            real = fn
+
+            def clock(bound: Any, clock_id: int, precision: int, ret: int) -> int:
+                if clock_id not in (0, 1):          # process/thread CPU time: as the host
+                    return real(bound, clock_id, precision, ret)
+                value = self.wall_ns() if clock_id == 0 else self.dispatcher.now_ns
+                return abi.WASI_SUCCESS if bound.mem.put_u64(ret, value) else abi.WASI_FAULT
+            fn = clock
+        return self.inner.wrap_host_function(vm, name, fn) if self.inner is not None else fn
+
+    def wrap_callback(self, vm: Any, name: str, call: Callable[..., int]) -> Callable[..., int]:
+        return self.inner.wrap_callback(vm, name, call) if self.inner is not None else call

@@ -30,7 +30,8 @@ class Exchange:
         self.local_reply: tuple[int, Headers, bytes] | None = None
         self.was_reset = False
         self.events: list[tuple[Any, ...]] = []
-        self.info = info or StreamInfo(("127.0.0.1", 40000), ("127.0.0.1", 8080), 1)
+        self.info = info or StreamInfo(("127.0.0.1", 40000), ("127.0.0.1", 8080), 1,
+                                       start_time_ns=emu.time.wall_ns())
         if emu.properties and self.info.filter_state is None:
             self.info.filter_state = dict(emu.properties)
         self.stream = emu.host.new_http_stream(self.info, self)

@@ -16,7 +16,7 @@ class TcpSession:
         self.downstream_end = False
         self.closed = False
         self.info = info or StreamInfo(("127.0.0.1", 40000), ("127.0.0.1", 9000), 1,
-                                       protocol="")
+                                       protocol="", start_time_ns=emu.time.wall_ns())
         if emu.properties and self.info.filter_state is None:
             self.info.filter_state = dict(emu.properties)
         self.conn = emu.host.new_connection(self.info, self)

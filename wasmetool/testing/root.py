@@ -14,7 +14,13 @@ from wasmetool.host import abi
 from wasmetool.host.config import Limits, PluginConfig, VmConfig
 from wasmetool.host.log import LogRecord
 from wasmetool.host.runtime import Host
-from wasmetool.testing.clock import GrpcCall, HttpCall, VirtualDispatcher
+from wasmetool.testing.clock import (
+    WALL_START_NS,
+    GrpcCall,
+    HttpCall,
+    VirtualDispatcher,
+    VirtualTime,
+)
 from wasmetool.testing.trace import StrictModeError, TraceEvent, Tracer
 
 # emulators made lately, for the pytest plugin's trace tail on a failing test
@@ -157,6 +163,7 @@ class HostEmulator:
                  allowed_calls: set[str] | None = None,
                  trace_limit: int | None = 50_000,
                  properties: Mapping[str, bytes | str] | None = None,
+                 wall_clock_ns: int = WALL_START_NS,
                  source: str = "<inline>") -> None:
         if plugins is None:
             if wasm is None:
@@ -180,9 +187,11 @@ class HostEmulator:
         self.strict = strict
         self.dispatcher = VirtualDispatcher(clusters=list(clusters), http_handler=http_handler)
         self.dispatcher.grpc_handler = grpc_handler
+        # the guest's clocks read the virtual clock (wall time from wall_clock_ns)
+        self.time = VirtualTime(self.dispatcher, wall_clock_ns, inner=self.tracer)
         self.host = Host(plugins, self.dispatcher, limits=limits or Limits(),
                          log_sink=self.logs.append, log_level=level_number(log_level),
-                         observer=self.tracer)
+                         observer=self.time)
         if start:
             self.start()
 
@@ -292,7 +301,13 @@ class HostEmulator:
     # time and callouts -----------------------------------------------------------
     @property
     def now_ns(self) -> int:
+        """The virtual monotonic clock (ns)."""
         return self.dispatcher.now_ns
+
+    @property
+    def wall_ns(self) -> int:
+        """The virtual wall clock the guest reads (ns since the epoch)."""
+        return self.time.wall_ns()
 
     def advance(self, seconds: float) -> int:
         """Move the virtual clock; due ticks and http call timeouts fire, in order.

@@ -308,3 +308,45 @@ def test_properties_every_stream_starts_with(wasm) -> None:
         assert ex.get_property(["other"]) == b"w"
         ex.set_property("other", "changed")               # this stream only
     assert emu.new_exchange().get_property("other") == b"w"
+
+
+CLOCK_READER = """
+(module
+  (import "env" "proxy_get_current_time_nanoseconds" (func $now (param i32) (result i32)))
+  (import "wasi_snapshot_preview1" "clock_time_get"
+    (func $clock (param i32 i64 i32) (result i32)))
+  (memory (export "memory") 1)
+  (global $heap (mut i32) (i32.const 4096))
+  (func (export "proxy_abi_version_0_2_1"))
+  (func (export "proxy_on_memory_allocate") (param i32) (result i32)
+    (local $p i32) (local.set $p (global.get $heap))
+    (global.set $heap (i32.add (global.get $heap) (local.get 0))) (local.get $p))
+  (func (export "proxy_on_context_create") (param i32 i32))
+  ;; each request writes the three clocks to 1024 (proxy), 1032 (realtime), 1040 (monotonic)
+  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+    (drop (call $now (i32.const 1024)))
+    (drop (call $clock (i32.const 0) (i64.const 1) (i32.const 1032)))
+    (drop (call $clock (i32.const 1) (i64.const 1) (i32.const 1040)))
+    (i32.const 0)))
+"""
+
+
+def test_the_guest_reads_the_virtual_clock() -> None:
+    import wasmtime
+
+    def clocks(emu: HttpEmulator) -> list[int]:
+        emu.request(req("/"))
+        mem = emu.host.all_vms[0].mem
+        return [int.from_bytes(mem.read(a, 8), "little") for a in (1024, 1032, 1040)]
+
+    emu = HttpEmulator(wasmtime.wat2wasm(CLOCK_READER))
+    first = clocks(emu)
+    assert first == [emu.wall_ns, emu.wall_ns, emu.now_ns]
+    assert first[0] == 1_767_225_600 * 10**9            # 2026-01-01T00:00:00Z
+    emu.advance(1.5)
+    assert clocks(emu) == [first[0] + 1_500_000_000, first[1] + 1_500_000_000,
+                           first[2] + 1_500_000_000]
+    (call,) = emu.host_calls("proxy_get_current_time_nanoseconds")[:1]
+    assert call.outputs == {"time": first[0]}             # the trace shows the same value
+    other = HttpEmulator(wasmtime.wat2wasm(CLOCK_READER), wall_clock_ns=5, trace=False)
+    assert clocks(other)[0] == 5
