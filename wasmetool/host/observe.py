@@ -16,8 +16,9 @@ from typing import Any, Protocol
 class CallObserver(Protocol):
     def wrap_host_function(self, vm: Any, name: str,
                            fn: Callable[..., Any]) -> Callable[..., Any]:
-        """Return what the guest's import ``name`` calls instead of ``fn(vm, *args)``;
-        the wrapper must call ``fn`` with the same arguments and return its result."""
+        """Return what the guest's import ``name`` calls instead of ``fn(vm, *args)``.
+        A tracer calls ``fn`` with the same arguments and returns its result; the test
+        API's virtual clock answers the two time imports itself."""
         ...
 
     def wrap_callback(self, vm: Any, name: str,
