@@ -43,13 +43,11 @@ def to_headers(h: HeaderInput | None) -> list[tuple[bytes, bytes]]:
     """Header input (a mapping or pairs, str or bytes) as the host's lower-case byte pairs."""
     if h is None:
         return []
-    items = list(h.items() if isinstance(h, Mapping) else h)
-    kinds = {(type(k), type(v)) for k, v in items}
-    if kinds == {(str, str)}:
+    items = h.items() if isinstance(h, Mapping) else h
+    try:      # str -> str, the usual input: one pass (bytes have no .encode)
         return [(k.lower().encode(), v.encode()) for k, v in items]
-    if kinds == {(bytes, bytes)}:
-        return [(k.lower(), v) for k, v in items]
-    return [(_b(k).lower(), _b(v)) for k, v in items]
+    except AttributeError:
+        return [(_b(k).lower(), _b(v)) for k, v in items]
 
 
 def level_number(level: int | str) -> int:

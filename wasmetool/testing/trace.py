@@ -15,7 +15,6 @@ import struct
 import threading
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from wasmetool.host import abi, pairs
@@ -163,20 +162,78 @@ def show_pairs(data: bytes | None) -> str:
     return "{" + ", ".join(f"{show_bytes(k, 60)}: {show_bytes(v, 60)}" for k, v in decoded) + "}"
 
 
-@dataclass(slots=True)
-class TraceEvent:
-    """One callback (``kind="callback"``) or host call (``kind="hostcall"``)."""
+def _parse_specs(specs: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    return tuple((spec.partition(":")[0], spec.partition(":")[2]) for spec in specs)
 
-    kind: str
-    name: str
-    plugin: str
-    context_id: int
-    depth: int
-    args: dict[str, Any] = field(default_factory=dict)
-    result: int | None = None
-    outputs: dict[str, Any] = field(default_factory=dict)
-    error: str | None = None
-    done: bool = False
+
+_HOST_SPECS = {name: _parse_specs(specs) for name, specs in HOST_CALLS.items()}
+_CALLBACK_SPECS = {name: _parse_specs(specs[1:]) for name, specs in CALLBACK_ARGS.items()}
+_ENUMS = {"level": abi.LEVEL_NAMES, "map": MAP_NAMES, "buffer": BUFFER_NAMES,
+          "stream": STREAM_NAMES, "peer": PEER_NAMES, "metric": METRIC_NAMES}
+Captured = list[tuple[str, str, Any]]          # (argument name, kind, int or bytes|None)
+
+
+def _show(kind: str, value: Any) -> Any:
+    """One captured argument as the trace shows it."""
+    if kind == "str":
+        return show_bytes(value)
+    if kind in ("pairs", "outpairs"):
+        return show_pairs(value)
+    if kind == "out":
+        return show_bytes(value)
+    if kind == "path":
+        if value is None:
+            return "<unreadable>"
+        return ".".join(p.decode("utf-8", "replace") for p in value.split(b"\0") if p)
+    if kind == "bool":
+        return "true" if value else "false"
+    names = _ENUMS.get(kind)
+    if names is not None:
+        return _enum(names, value)
+    return value
+
+
+class TraceEvent:
+    """One callback (``kind="callback"``) or host call (``kind="hostcall"``).
+
+    What the call carried is captured when it happens (numbers, and the bytes of strings
+    and maps read from guest memory); :attr:`args` and :attr:`outputs` format it when
+    read."""
+
+    __slots__ = ("kind", "name", "plugin", "context_id", "depth", "result", "error", "done",
+                 "_args", "_outputs", "_shown_args", "_shown_outputs")
+
+    def __init__(self, kind: str, name: str, plugin: str, context_id: int, depth: int,
+                 args: Captured | dict[str, Any] | None = None) -> None:
+        self.kind = kind
+        self.name = name
+        self.plugin = plugin
+        self.context_id = context_id
+        self.depth = depth
+        self.result: int | None = None
+        self.error: str | None = None
+        self.done = False
+        self._args = args if args is not None else []
+        self._outputs: Captured = []
+        self._shown_args: dict[str, Any] | None = None
+        self._shown_outputs: dict[str, Any] | None = None
+
+    @property
+    def args(self) -> dict[str, Any]:
+        """The decoded arguments: enum names, strings and maps read from guest memory."""
+        if self._shown_args is None:
+            raw = self._args
+            self._shown_args = dict(raw) if isinstance(raw, dict) else {
+                name: _show(kind, value) for name, kind, value in raw}
+        return self._shown_args
+
+    @property
+    def outputs(self) -> dict[str, Any]:
+        """What a host call wrote back for the guest (values behind its out-pointers)."""
+        if self._shown_outputs is None:
+            self._shown_outputs = {name: _show(kind, value) for name, kind, value in
+                                   self._outputs}
+        return self._shown_outputs
 
     @property
     def status(self) -> str:
@@ -199,7 +256,7 @@ class TraceEvent:
             return ""
         if self.kind == "hostcall":
             text = self.status if self.name in HOST_CALLS else str(self.result)
-            if self.outputs:
+            if self._outputs:
                 text += " " + ", ".join(f"{k}={v}" for k, v in self.outputs.items())
             return text
         if self.name in ACTION_CALLBACKS:
@@ -219,72 +276,53 @@ class TraceEvent:
         result = self.result_text()
         return f"{text} = {result}" if result else text
 
+    def __repr__(self) -> str:
+        return f"<TraceEvent {self}>"
+
 
 class StrictModeError(AssertionError):
     """A host call failed (or the guest trapped) while the emulator ran in strict mode."""
 
 
-def _decode_in(vm: Vm, specs: tuple[str, ...], raw: tuple[int, ...],
-               out_slots: list[tuple[str, str, int, int]]) -> dict[str, Any]:
-    mem = vm.mem
-    args: dict[str, Any] = {}
+def _capture_in(mem: Any, specs: tuple[tuple[str, str], ...], raw: tuple[int, ...],
+                out_slots: list[tuple[str, str, int, int]]) -> Captured:
+    """A host call's arguments as numbers and the bytes they point at (read now: the guest
+    may reuse that memory after the call)."""
+    args: Captured = []
     i = 0
-    for spec in specs:
-        name, _, kind = spec.partition(":")
-        if i >= len(raw):
+    n = len(raw)
+    for name, kind in specs:
+        if i >= n:
             break
         if kind in _IN_PAIRS:
-            ptr, size = raw[i], raw[i + 1] if i + 1 < len(raw) else 0
+            ptr, size = raw[i], raw[i + 1] if i + 1 < n else 0
             i += 2
             if kind in ("out", "outpairs"):
                 out_slots.append((name, kind, ptr, size))
-                continue
-            data = mem.read(ptr, size) if mem is not None else None
-            if kind == "pairs":
-                args[name] = show_pairs(data)
-            elif kind == "path":
-                args[name] = ".".join(p.decode("utf-8", "replace")
-                                      for p in data.split(b"\0") if p) \
-                    if data is not None else "<unreadable>"
             else:
-                args[name] = show_bytes(data)
+                args.append((name, kind, mem.read(ptr, size) if mem is not None else None))
             continue
         value = raw[i]
         i += 1
         if kind in ("u32", "u64"):
             out_slots.append((name, kind, value, 0))
-        elif kind == "level":
-            args[name] = _enum(abi.LEVEL_NAMES, value)
-        elif kind == "map":
-            args[name] = _enum(MAP_NAMES, value)
-        elif kind == "buffer":
-            args[name] = _enum(BUFFER_NAMES, value)
-        elif kind == "stream":
-            args[name] = _enum(STREAM_NAMES, value)
-        elif kind == "peer":
-            args[name] = _enum(PEER_NAMES, value)
-        elif kind == "metric":
-            args[name] = _enum(METRIC_NAMES, value)
-        elif kind == "bool":
-            args[name] = "true" if value else "false"
         else:
-            args[name] = value
+            args.append((name, kind, value))
     return args
 
 
-def _decode_out(vm: Vm, slots: list[tuple[str, str, int, int]]) -> dict[str, Any]:
-    mem = vm.mem
-    out: dict[str, Any] = {}
+def _capture_out(mem: Any, slots: list[tuple[str, str, int, int]]) -> Captured:
+    out: Captured = []
     for name, kind, ptr, size_ptr in slots:
         if kind == "u32":
-            out[name] = mem.get_u32(ptr)
+            out.append((name, "", mem.get_u32(ptr)))
         elif kind == "u64":
             data = mem.read(ptr, 8)
-            out[name] = _U64.unpack(data)[0] if data is not None else None
+            out.append((name, "", _U64.unpack(data)[0] if data is not None else None))
         else:
             p, n = mem.get_u32(ptr), mem.get_u32(size_ptr)
-            data = mem.read(p, n) if p is not None and n is not None else None
-            out[name] = show_pairs(data) if kind == "outpairs" else show_bytes(data)
+            out.append((name, kind, mem.read(p, n) if p is not None and n is not None
+                        else None))
     return out
 
 
@@ -316,7 +354,7 @@ class Tracer:
     # ------------------------------------------------------------------ CallObserver
     def wrap_host_function(self, vm: Vm, name: str,
                            fn: Callable[..., Any]) -> Callable[..., Any]:
-        specs = HOST_CALLS.get(name)
+        specs = _HOST_SPECS.get(name)
         tracer = self
 
         def traced(bound: Vm, *raw: int) -> Any:
@@ -324,9 +362,9 @@ class Tracer:
             plugin = _plugin_name(bound, ctx)
             slots: list[tuple[str, str, int, int]] = []
             if specs is not None:
-                args = _decode_in(bound, specs, raw, slots)
+                args: Captured = _capture_in(bound.mem, specs, raw, slots)
             else:
-                args = {f"a{i}": v for i, v in enumerate(raw)}
+                args = [(f"a{i}", "", v) for i, v in enumerate(raw)]
             ev = TraceEvent("hostcall", name, plugin, ctx.id, tracer._depth.get(id(bound), 0),
                             args)
             tracer._record(ev)
@@ -346,9 +384,9 @@ class Tracer:
                 ev.error = f"{ev.error}, returned {STATUS_NAMES.get(result, result)}"
             if slots and result == abi.OK:
                 try:
-                    ev.outputs = _decode_out(bound, slots)
+                    ev._outputs = _capture_out(bound.mem, slots)
                 except Exception:  # noqa: BLE001 - a trace must never change the call
-                    ev.outputs = {}
+                    ev._outputs = []
             if tracer.strict and specs is not None and result is not None \
                     and result not in ORDINARY_STATUSES \
                     and result not in tracer.allowed.get(name, ()):
@@ -360,13 +398,16 @@ class Tracer:
     def wrap_callback(self, vm: Vm, name: str, call: Callable[..., int]) -> Callable[..., int]:
         if name in UNTRACED:
             return call
-        specs = CALLBACK_ARGS.get(name, ())
+        specs = _CALLBACK_SPECS.get(name)
         tracer = self
 
         def traced(*raw: int) -> int:
-            args = _decode_in(vm, specs[1:], raw[1:], []) if specs else \
-                {f"a{i}": v for i, v in enumerate(raw)}
-            cid = raw[0] if specs else 0
+            if specs is not None:
+                args = [(n, kind, v) for (n, kind), v in zip(specs, raw[1:], strict=False)]
+                cid = raw[0]
+            else:
+                args = [(f"a{i}", "", v) for i, v in enumerate(raw)]
+                cid = 0
             ctx = vm.contexts.get(cid)
             key = id(vm)
             depth = tracer._depth.get(key, 0)
