@@ -232,7 +232,7 @@ def insert_filter(bootstrap: dict[str, Any], opts: EnvoyOptions, entry: dict[str
                     count += 1
                     break
     if count == 0:
-        where = "a tcp_proxy filter" if opts.network else "an http_connection_manager with a router"
+        where = "tcp_proxy filter" if opts.network else "http_connection_manager with a router"
         scope = f" in listener(s) {', '.join(opts.listeners)}" if opts.listeners else ""
         raise WasmetoolError(f"the bootstrap has no {where}{scope} (static listeners only)",
                              "pass -b with a bootstrap that has one, or --type to choose "
