@@ -397,8 +397,16 @@ def annotate_patch(workload: dict[str, Any], deploy_id: str) -> dict[str, Any] |
         return None
     patch: dict[str, Any] = {"spec": {"template": {"metadata": {"annotations": new_values}}}}
     backup_key = BACKUP_PREFIX + deploy_id
-    if backup_key not in (meta.get("annotations") or {}):
+    annotations = meta.get("annotations") or {}
+    if backup_key not in annotations:
+        # The values from before any wasmetool deploy: another id's backup has them.
+        other = next((v for k, v in sorted(annotations.items()) if k.startswith(BACKUP_PREFIX)), None)
         backup = {key: template_ann.get(key) for key in (USER_VOLUME, USER_VOLUME_MOUNT)}
+        if other is not None:
+            try:
+                backup = {key: json.loads(other).get(key) for key in backup}
+            except (ValueError, AttributeError):
+                pass
         patch["metadata"] = {"annotations": {backup_key: json.dumps(backup, sort_keys=True)}}
     return patch
 
