@@ -5,8 +5,8 @@
 session finds no cached binary it runs the script itself) and cached under
 ``~/.cache/wasmetool-ci/kube-apiserver-vVERSION/``.  :func:`start_cluster` starts
 etcd and the API server as children of the test process on free 127.0.0.1 ports,
-with a throw-away CA/serving certificate, a static admin token and
-``AlwaysAllow`` authorization, writes a kubeconfig, and installs the CRDs in
+with a throw-away CA/serving certificate, static tokens (an admin in
+system:masters and a ``viewer`` with no rights until a test grants some) and RBAC, writes a kubeconfig, and installs the CRDs in
 ``kube_crds/`` (WasmPlugin, EnvoyFilter, Gloo Gateway — schemas written from
 their published field lists).  There are no controllers: tests check what the
 API server stores.  :meth:`KubeCluster.stop` kills both processes by PID.
@@ -16,12 +16,10 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import json
 import os
 import secrets
 import shutil
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,6 +86,7 @@ class KubeCluster:
     token: str
     ca_file: Path
     kubeconfig: Path
+    viewer_token: str = ""
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     @property
@@ -142,7 +141,8 @@ class KubeCluster:
         for path in sorted(CRD_DIR.glob("*.yaml")):
             crd = yaml.safe_load(path.read_text())
             names.append(crd["metadata"]["name"])
-            self.request("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
+            if self.request("GET", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{crd['metadata']['name']}") is None:
+                self.request("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
 
         def established() -> bool:
             for name in names:
@@ -189,12 +189,13 @@ def start_cluster(directory: Path) -> KubeCluster:
     binary = kube_apiserver_binary()
     directory.mkdir(parents=True, exist_ok=True)
     cert_file, key_file, sa_pub, sa_priv = _write_tls(directory)
-    token = secrets.token_hex(16)
+    token, viewer_token = secrets.token_hex(16), secrets.token_hex(16)
     token_file = directory / "tokens.csv"
-    token_file.write_text(f"{token},admin,admin,system:masters\n")
+    # admin bypasses RBAC (system:masters); viewer gets only what a test grants it.
+    token_file.write_text(f"{token},admin,admin,system:masters\n{viewer_token},viewer,viewer\n")
     etcd_port, etcd_peer, port = free_port(), free_port(), free_port()
     cluster = KubeCluster(directory=directory, port=port, token=token, ca_file=cert_file,
-                          kubeconfig=directory / "kubeconfig")
+                          kubeconfig=directory / "kubeconfig", viewer_token=viewer_token)
     etcd_log = (directory / "etcd.log").open("ab")
     cluster.processes.append(subprocess.Popen(
         [ETCD_BINARY, "--data-dir", str(directory / "etcd"), "--name", "wasmetool-test",
@@ -211,7 +212,7 @@ def start_cluster(directory: Path) -> KubeCluster:
          "--bind-address", "127.0.0.1", "--advertise-address", "127.0.0.1",
          "--secure-port", str(port),
          "--tls-cert-file", str(cert_file), "--tls-private-key-file", str(key_file),
-         "--token-auth-file", str(token_file), "--authorization-mode=AlwaysAllow",
+         "--token-auth-file", str(token_file), "--authorization-mode=RBAC",
          "--service-account-issuer", "https://kubernetes.default.svc",
          "--service-account-key-file", str(sa_pub),
          "--service-account-signing-key-file", str(sa_priv),
@@ -227,19 +228,6 @@ def start_cluster(directory: Path) -> KubeCluster:
     except BaseException:
         log = (directory / "kube-apiserver.log").read_text(errors="replace")[-2000:]
         cluster.stop()
-        if isinstance(cluster, KubeCluster) and log:
-            print(log)
+        print(log)
         raise
     return cluster
-
-
-def wait_gone(cluster: KubeCluster, path: str, timeout: float = 10) -> None:
-    wait_until(lambda: cluster.request("GET", path) is None, timeout=timeout, what=f"{path} deleted")
-
-
-def dump(obj: Any) -> str:
-    return json.dumps(obj, indent=2, sort_keys=True)
-
-
-def now() -> float:
-    return time.monotonic()
