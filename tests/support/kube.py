@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import json
 import os
 import secrets
 import shutil
@@ -93,30 +94,27 @@ class KubeCluster:
     def server(self) -> str:
         return f"https://127.0.0.1:{self.port}"
 
-    def api(self) -> Any:
-        """A kubernetes ApiClient for this cluster (admin)."""
-        from kubernetes import config
-
-        return config.new_client_from_config(config_file=str(self.kubeconfig),
-                                             persist_config=False)
-
     def request(self, method: str, path: str, body: Any = None,
                 content_type: str = "application/json") -> Any:
-        """A raw API call (admin); returns the decoded JSON, or None for 404."""
-        from kubernetes.client.exceptions import ApiException
+        """A raw API call as admin; returns the decoded JSON, or None for 404."""
+        import ssl
+        import urllib.error
+        import urllib.request
 
-        api = self.api()
+        context = ssl.create_default_context(cafile=str(self.ca_file))
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(
+            self.server + path, data=data, method=method,
+            headers={"Authorization": f"Bearer {self.token}", "Content-Type": content_type,
+                     "Accept": "application/json"})
         try:
-            return api.call_api(path, method, header_params={"Content-Type": content_type,
-                                                             "Accept": "application/json"},
-                                body=body, response_type="object", auth_settings=["BearerToken"],
-                                _return_http_data_only=True, _preload_content=True)
-        except ApiException as exc:
-            if exc.status == 404:
+            with urllib.request.urlopen(request, timeout=30, context=context) as response:
+                raw = response.read()
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
                 return None
-            raise
-        finally:
-            api.close()
+            raise RuntimeError(f"{method} {path}: HTTP {exc.code}: {exc.read()[:500]!r}") from None
+        return json.loads(raw) if raw else None
 
     def write_kubeconfig(self, path: Path, *, server: str | None = None, token: str | None = None,
                          namespace: str | None = None, context: str = "test") -> Path:

@@ -79,6 +79,8 @@ def _transport(plain_http: bool, insecure: bool, ca_file: Path | None) -> Any:
 
 
 def _print_changes(result: Any, output: str) -> None:
+    for warning in getattr(result, "warnings", []):
+        print(f"warning: {warning}", file=sys.stderr)
     if output == "json":
         print_json(result.to_dict())
         return

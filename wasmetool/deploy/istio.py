@@ -120,6 +120,7 @@ class DeployResult:
     changes: list[Change] = field(default_factory=list)
     istio_version: str | None = None
     dry_run: str | None = None
+    warnings: list[str] = field(default_factory=list)  # printed once the deploy succeeded
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.deploy_id, "namespace": self.namespace, "istioVersion": self.istio_version,
@@ -476,13 +477,14 @@ def istio_versions(kube: Kube, istio_namespace: str, revision: str | None) -> li
     return found
 
 
-def check_istio_version(kube: Kube, opts: IstioOptions) -> str | None:
+def check_istio_version(kube: Kube, opts: IstioOptions, warnings: list[str]) -> str | None:
     """Read istiod's version; a WasmPlugin needs Istio >= 1.12. Nothing else is refused."""
     try:
         versions = istio_versions(kube, opts.istio_namespace, opts.revision)
     except KubeApiError as exc:
         if exc.status == 403:
-            warn(f"cannot read istiod in {opts.istio_namespace} (forbidden); not checking the Istio version")
+            warnings.append(f"cannot read istiod in {opts.istio_namespace} (forbidden); "
+                            "not checking the Istio version")
             return None
         raise
     if not versions:
@@ -490,8 +492,8 @@ def check_istio_version(kube: Kube, opts: IstioOptions) -> str | None:
             raise WasmetoolError(
                 f"no istiod with revision '{opts.revision}' in namespace {opts.istio_namespace}",
                 "check --revision and --istio-namespace")
-        warn(f"no istiod found in namespace {opts.istio_namespace}; not checking the Istio "
-             "version (pass --istio-namespace if Istio runs elsewhere)")
+        warnings.append(f"no istiod found in namespace {opts.istio_namespace}; not checking the "
+                        "Istio version (pass --istio-namespace if Istio runs elsewhere)")
         return None
     shown = ", ".join(f"{v} ({r})" if r != "default" else v for r, v in versions)
     if not opts.legacy:
@@ -793,7 +795,7 @@ def deploy_istio(opts: IstioOptions, ref_text: str, *, fail_open: bool, push: bo
     kube.check_namespace(opts.namespace)
     result = DeployResult(opts.deploy_id, opts.namespace,
                           dry_run="server" if server_dry_run else None)
-    result.istio_version = check_istio_version(kube, opts)
+    result.istio_version = check_istio_version(kube, opts, result.warnings)
     kube.check_served(KINDS["EnvoyFilter" if opts.legacy else "WasmPlugin"], opts.namespace)
     plan = plan_istio(opts, ref_text, fail_open=fail_open, push=push, transport=transport,
                       kube=kube)

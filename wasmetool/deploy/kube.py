@@ -16,8 +16,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
+from wasmetool import __version__
 from wasmetool.errors import WasmetoolError
 
 log = logging.getLogger(__name__)
@@ -141,34 +142,56 @@ class Kube:
 
     def call(self, method: str, path: str, *, body: Any = None, query: dict[str, str] | None = None,
              content_type: str = "application/json", what: str = "") -> Any:
-        """Send one request; returns the decoded JSON body. Raises KubeApiError."""
-        import urllib3
-        from kubernetes.client.exceptions import ApiException
+        """Send one request; returns the decoded JSON body. Raises KubeApiError.
 
+        The request goes through the client's own urllib3 pool (TLS, client
+        certificates and proxy as the kubeconfig says); the generated API classes
+        are not used, since their call signatures change between client releases.
+        """
+        import urllib3
+
+        configuration = self.api.configuration
+        url = configuration.host + path
+        if query:
+            url += "?" + urlencode(query)
+        headers = {"Accept": "application/json", "User-Agent": f"wasmetool/{__version__}"}
+        # auth_settings() names the token the same way in old and new client releases
+        token = (configuration.auth_settings().get("BearerToken") or {}).get("value")
+        if token:
+            headers["Authorization"] = token
+        elif configuration.username and configuration.password:
+            headers.update(urllib3.util.make_headers(
+                basic_auth=f"{configuration.username}:{configuration.password}"))
+        data = None
+        if body is not None:
+            headers["Content-Type"] = content_type
+            data = json.dumps(body).encode()
         try:
-            return self.api.call_api(
-                path, method, query_params=list((query or {}).items()),
-                header_params={"Content-Type": content_type, "Accept": "application/json"},
-                body=body, response_type="object", auth_settings=["BearerToken"],
-                _return_http_data_only=True, _preload_content=True, _request_timeout=TIMEOUT)
-        except ApiException as exc:
-            raise self._api_error(exc, what or path) from None
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            reason = getattr(exc, "reason", None) or exc
-            text = " ".join(str(reason).split())
-            if "CERTIFICATE_VERIFY_FAILED" in text:
-                raise KubeApiError(f"the certificate of the API server {self.server} is not trusted",
-                                   "check certificate-authority in the kubeconfig", 0) from None
+            response = self.api.rest_client.pool_manager.request(
+                method, url, body=data, headers=headers, retries=False, preload_content=True,
+                timeout=urllib3.Timeout(connect=TIMEOUT[0], read=TIMEOUT[1]))
+        except urllib3.exceptions.SSLError:
+            raise KubeApiError(f"the certificate of the API server {self.server} is not trusted",
+                               "check certificate-authority in the kubeconfig", 0) from None
+        except (urllib3.exceptions.HTTPError, OSError):
             raise KubeApiError(
                 f"cannot reach the Kubernetes API server at {self.server}",
                 f"is the cluster running? ({self.source}; check --kubeconfig/--context)", 0,
             ) from None
+        if not 200 <= response.status < 300:
+            raise self._api_error(response.status, response.data, what or path)
+        if not response.data:
+            return None
+        try:
+            return json.loads(response.data)
+        except ValueError:
+            raise KubeApiError(f"the API server sent an answer that is not JSON for {what or path}",
+                               None, response.status) from None
 
-    def _api_error(self, exc: Any, what: str) -> KubeApiError:
-        status = int(exc.status or 0)
+    def _api_error(self, status: int, raw: bytes, what: str) -> KubeApiError:
         message = ""
         try:
-            body = json.loads(exc.body) if exc.body else {}
+            body = json.loads(raw) if raw else {}
             message = str(body.get("message") or "")
         except (ValueError, AttributeError):
             pass

@@ -58,7 +58,8 @@ def run(cli, kube: KubeCluster):
     """The CLI with --kubeconfig for the test cluster; every run is one line on error."""
 
     def runner(*args: str, kubeconfig: bool = True):
-        extra = ["--kubeconfig", str(kube.kubeconfig)] if kubeconfig else []
+        to_cluster = args[0] in ("deploy", "undeploy") and kubeconfig
+        extra = ["--kubeconfig", str(kube.kubeconfig)] if to_cluster else []
         result = cli(*args, *extra)
         assert "Traceback" not in result.err
         if result.code != 0:
