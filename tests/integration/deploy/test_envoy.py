@@ -173,3 +173,21 @@ def test_bootstrap_without_router_is_refused(cli, stored: str, tmp_path: Path) -
     result = cli("deploy", "envoy", stored, "--id", "x", "-b", str(bootstrap), "--out", "-")
     assert result.code == 1
     assert "the bootstrap has no http_connection_manager with a router" in result.err
+
+
+def test_bootstrap_from_stdin_to_stdout(cli_process, stored: str, tmp_path: Path) -> None:
+    first = tmp_path / "base.yaml"
+    assert cli_process("deploy", "envoy", stored, "--id", "base", "--upstream",
+                       "http://127.0.0.1:8081", "--out", str(first)).code == 0
+    result = cli_process("deploy", "envoy", stored, "--id", "second", "-b", "-", "--out", "-",
+                         input=first.read_text())
+    assert result.code == 0, result.err
+    names = [f["typed_config"].get("config", {}).get("name") for f in _wasm_filters(yaml.safe_load(result.out))]
+    assert names == ["base", "second", None]
+
+
+def test_envoy_path_is_honoured(cli, stored: str, monkeypatch: pytest.MonkeyPatch,
+                                tmp_path: Path) -> None:
+    monkeypatch.setenv("ENVOY_PATH", str(tmp_path / "no-envoy-here"))
+    result = cli("deploy", "envoy", stored, "--id", "x", "--upstream", "http://127.0.0.1:1")
+    assert result.code == 1 and "ENVOY_PATH=" in result.err and "not an executable" in result.err
