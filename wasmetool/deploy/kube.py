@@ -97,12 +97,17 @@ class Kube:
             if _first_existing(files):
                 joined = os.pathsep.join(str(Path(f).expanduser()) for f in files)
                 configuration = client.Configuration()
-                loader = config.kube_config._get_kube_config_loader(
-                    filename=joined, active_context=context, persist_config=False)
-                loader.load_and_set(configuration)
-                self.context_namespace = (loader.current_context.get("context") or {}).get(
-                    "namespace") if loader.current_context else None
-                self.source = f"context '{loader.current_context['name']}'"
+                contexts, current = config.list_kube_config_contexts(config_file=joined)
+                chosen = next((c for c in contexts if c.get("name") == context), None) \
+                    if context is not None else current
+                if chosen is None:
+                    raise WasmetoolError(f"context '{context}' is not in the kubeconfig",
+                                         "list contexts with 'kubectl config get-contexts'")
+                config.load_kube_config(config_file=joined, context=chosen["name"],
+                                        client_configuration=configuration,
+                                        persist_config=False)
+                self.context_namespace = (chosen.get("context") or {}).get("namespace")
+                self.source = f"context '{chosen['name']}'"
             elif context is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
                 configuration = client.Configuration()
                 config.incluster_config.InClusterConfigLoader(
