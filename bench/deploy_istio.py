@@ -12,6 +12,9 @@ user runs it (a separate process, Python start-up included):
   legacy     deploy istio REF --id hello -n bench-N -l app=web --legacy (ConfigMap,
              EnvoyFilter, one Deployment annotated), then its unchanged re-run
 
+The same two commands are also timed in-process (``wasmetool.cli.main.main``, imports
+already done), which leaves the API server and registry round trips.
+
 Prints every raw figure and the median of --repeat rounds.
 
 Run: .venv/bin/python bench/deploy_istio.py [--repeat 5]
@@ -59,7 +62,21 @@ def main() -> None:
                         "-t", ref], check=True, env=env, capture_output=True)
         subprocess.run([wasmetool, "push", ref], check=True, env=env, capture_output=True)
         figures: dict[str, list[float]] = {"create": [], "unchanged": [], "legacy create": [],
-                                           "legacy unchanged": []}
+                                           "legacy unchanged": [], "in-process create": [],
+                                           "in-process unchanged": []}
+        os.environ["WASMETOOL_HOME"] = env["WASMETOOL_HOME"]
+        import contextlib
+        import io
+
+        from wasmetool.cli.main import main as wasmetool_main
+
+        def in_process(argv: list[str]) -> float:
+            start = time.perf_counter()
+            with contextlib.redirect_stdout(io.StringIO()):
+                code = wasmetool_main(argv)
+            if code != 0:
+                raise SystemExit(f"in-process {' '.join(argv)} failed")
+            return time.perf_counter() - start
         for round_ in range(args.repeat):
             ns = f"bench-{round_}"
             cluster.create_namespace(ns)
@@ -75,11 +92,14 @@ def main() -> None:
             legacy = [*cmd[:5], "legacy", *cmd[6:], "--legacy"]
             figures["legacy create"].append(timed(legacy, env))
             figures["legacy unchanged"].append(timed(legacy, env))
+            quick = [*cmd[1:5], "quick", *cmd[6:]]
+            figures["in-process create"].append(in_process(quick))
+            figures["in-process unchanged"].append(in_process(quick))
         print(f"command: {' '.join(cmd[1:]).replace(str(cluster.kubeconfig), 'KUBECONFIG')}")
         print(f"load average at end: {os.getloadavg()[0]:.2f} (cores: {os.cpu_count()})")
         for name, values in figures.items():
             raw = ", ".join(f"{v:.3f}" for v in values)
-            print(f"{name:17s} median {statistics.median(values):.3f} s   raw: {raw}")
+            print(f"{name:20s} median {statistics.median(values):.3f} s   raw: {raw}")
     finally:
         registry.stop()
         cluster.stop()

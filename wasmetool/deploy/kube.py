@@ -110,11 +110,8 @@ class Kube:
                 self.source = f"context '{chosen['name']}'"
             elif context is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
                 configuration = client.Configuration()
-                config.incluster_config.InClusterConfigLoader(
-                    token_filename=config.incluster_config.SERVICE_TOKEN_FILENAME,
-                    cert_filename=config.incluster_config.SERVICE_CERT_FILENAME,
-                ).load_and_set(configuration)
-                ns_file = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+                config.load_incluster_config(client_configuration=configuration)
+                ns_file = Path(config.incluster_config.SERVICE_TOKEN_FILENAME).with_name("namespace")
                 if ns_file.is_file():
                     self.context_namespace = ns_file.read_text().strip() or None
                 self.source = "the in-cluster service account"

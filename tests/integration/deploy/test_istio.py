@@ -445,3 +445,28 @@ def test_kubeconfig_resolution_like_kubectl(cli, kube: KubeCluster, namespace: s
     unknown = cli("deploy", "istio", ref, "--id", "k", "--context", "nope")
     assert unknown.code == 1 and "context 'nope'" in unknown.err
     assert cli("undeploy", "istio", "--id", "k", "--context", "mine").code == 0
+
+
+def test_in_cluster_service_account(cli, kube: KubeCluster, namespace: str, tmp_path: Path,
+                                    monkeypatch: pytest.MonkeyPatch,
+                                    open_registry: RegistryServer) -> None:
+    """No kubeconfig anywhere, KUBERNETES_SERVICE_HOST set: the pod's service account is used,
+    and its namespace file gives the default namespace."""
+    from kubernetes.config import incluster_config
+
+    ref = _store(f"{open_registry.host}/team/incluster:v1")
+    assert cli("push", ref).code == 0
+    account = tmp_path / "serviceaccount"
+    account.mkdir()
+    (account / "token").write_text(kube.token)
+    (account / "ca.crt").write_text(kube.ca_file.read_text())
+    (account / "namespace").write_text(namespace)
+    monkeypatch.setattr(incluster_config, "SERVICE_TOKEN_FILENAME", str(account / "token"))
+    monkeypatch.setattr(incluster_config, "SERVICE_CERT_FILENAME", str(account / "ca.crt"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no ~/.kube/config
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", str(kube.port))
+    result = cli("deploy", "istio", ref, "--id", "incluster")
+    assert result.code == 0, result.err
+    assert result.out.strip() == f"wasmplugin/incluster created (namespace {namespace})"
+    assert cli("undeploy", "istio", "--id", "incluster").code == 0
