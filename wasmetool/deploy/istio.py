@@ -808,6 +808,11 @@ def deploy_istio(opts: IstioOptions, ref_text: str, *, fail_open: bool, push: bo
                 kube.merge_patch(KINDS[workload["kind"]], opts.namespace,
                                  workload["metadata"]["name"], patch, dry_run=True)
     result.changes = apply_all(kube, plan.objects, opts.namespace, server_dry_run=server_dry_run)
+    if any(c.kind == "ConfigMap" and c.action == "configured" for c in result.changes) and workloads:
+        names = " ".join(f"{w['kind'].lower()}/{w['metadata']['name']}" for w in workloads)
+        result.warnings.append(
+            "the module changed; sidecars read it when they start, so restart the workloads to "
+            f"run it: kubectl rollout restart -n {opts.namespace} {names}")
     if workloads:
         try:
             result.changes += deploy_legacy_annotations(kube, opts, workloads,

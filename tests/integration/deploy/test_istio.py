@@ -257,6 +257,15 @@ def test_legacy_configmap_annotations_envoyfilter(run, kube: KubeCluster, namesp
         ("ef", EF.format(ns=namespace) + "/wasmetool-hello"),
         ("web", DEPLOYMENTS.format(ns=namespace) + "/web"))} == versions
 
+    # a new module: the ConfigMap changes, the pods are told to restart (they read it at start)
+    _store(ref, wasm=HELLO + b"\x00\x04\x03new", root_ids=["legacy_root"])
+    updated = run(*args)
+    assert updated.code == 0, updated.err
+    assert f"configmap/wasmetool-hello configured (namespace {namespace})" in updated.out
+    assert f"kubectl rollout restart -n {namespace} deployment/web" in updated.err
+    configmap = kube.request("GET", CM.format(ns=namespace) + "/wasmetool-hello")
+    assert base64.b64decode(configmap["binaryData"]["filter.wasm"]).endswith(b"new")
+
     listed = json.loads(run("deploy", "list", "-n", namespace, "-o", "json").out)
     assert sorted((r["kind"], r["name"]) for r in listed) == [
         ("ConfigMap", "wasmetool-hello"), ("Deployment", "web"), ("EnvoyFilter", "wasmetool-hello")]
