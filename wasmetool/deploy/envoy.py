@@ -76,15 +76,23 @@ def materialise(wasm: bytes) -> Path:
     """Write the module where Envoy can read it: cache_dir/deploy/envoy/<sha256>.wasm."""
     digest = hashlib.sha256(wasm).hexdigest()
     directory = paths.cache_dir() / "deploy" / "envoy"
-    directory.mkdir(parents=True, exist_ok=True)
     target = directory / f"{digest}.wasm"
-    if target.is_file() and hashlib.sha256(target.read_bytes()).hexdigest() == digest:
-        return target
-    fd, tmp = tempfile.mkstemp(prefix=".module-", dir=directory)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(wasm)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, target)
+    try:
+        if target.is_file() and hashlib.sha256(target.read_bytes()).hexdigest() == digest:
+            return target
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".module-", dir=directory)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(wasm)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise WasmetoolError(f"cannot write the module to {directory}: {exc.strerror}",
+                             "check WASMETOOL_HOME / XDG_CACHE_HOME point at a writable place") from None
     return target
 
 
@@ -262,17 +270,25 @@ def dump_bootstrap(bootstrap: dict[str, Any]) -> str:
 
 
 def write_output(text: str, out: str) -> None:
-    """--out FILE (atomically) or - (standard output)."""
+    """--out FILE (atomically: a temporary file renamed into place) or - (standard output)."""
     if out == "-":
         sys.stdout.write(text)
         return
     path = Path(out).expanduser()
-    if path.parent and not path.parent.is_dir():
+    if not path.parent.is_dir():
         raise WasmetoolError(f"directory {path.parent} does not exist", "create it or choose --out")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(text)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise WasmetoolError(f"cannot write {path}: {exc.strerror}",
+                             "choose a writable --out path") from None
 
 
 def envoy_binary() -> str:

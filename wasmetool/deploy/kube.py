@@ -83,6 +83,7 @@ class Kube:
     or the in-cluster service account (in that order, as kubectl does)."""
 
     def __init__(self, kubeconfig: str | None = None, context: str | None = None) -> None:
+        import yaml
         from kubernetes import client, config
         from kubernetes.config.config_exception import ConfigException
 
@@ -120,8 +121,16 @@ class Kube:
                     "no Kubernetes configuration found",
                     "pass --kubeconfig FILE, set KUBECONFIG, or run inside a cluster; "
                     "--dry-run prints the manifests without a cluster")
-        except ConfigException as exc:
-            detail = " ".join(str(exc).split())
+        except (ConfigException, yaml.YAMLError, OSError, ValueError, TypeError, AttributeError,
+                KeyError) as exc:
+            # A file that is not YAML, or YAML that is not a kubeconfig mapping, fails inside
+            # the loader with these; the user gets one line naming the file problem.
+            if isinstance(exc, yaml.YAMLError):
+                detail = "it is not valid YAML"
+            elif isinstance(exc, TypeError | AttributeError | KeyError):
+                detail = "it is not a kubeconfig (clusters, contexts, users, current-context)"
+            else:
+                detail = " ".join(str(exc).split()) or type(exc).__name__
             if context is not None and "context" in detail.lower():
                 raise WasmetoolError(f"context '{context}' is not in the kubeconfig",
                                      "list contexts with 'kubectl config get-contexts'") from None

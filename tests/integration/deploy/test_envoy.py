@@ -191,3 +191,14 @@ def test_envoy_path_is_honoured(cli, stored: str, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("ENVOY_PATH", str(tmp_path / "no-envoy-here"))
     result = cli("deploy", "envoy", stored, "--id", "x", "--upstream", "http://127.0.0.1:1")
     assert result.code == 1 and "ENVOY_PATH=" in result.err and "not an executable" in result.err
+
+
+def test_unwritable_places_are_one_line(cli, stored: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = cli("deploy", "envoy", stored, "--id", "x", "--upstream", "http://127.0.0.1:1",
+              "--out", "/proc/envoy.yaml")
+    assert out.code == 1 and out.err.startswith("error: cannot write /proc/envoy.yaml")
+    monkeypatch.setenv("WASMETOOL_HOME", "/proc/no-home")
+    module = cli("deploy", "envoy", str(HELLO), "--id", "x", "--upstream", "http://127.0.0.1:1",
+                 "--out", "-")
+    assert module.code == 1 and "cannot write the module" in module.err
+    assert module.err.count("\n") == 1

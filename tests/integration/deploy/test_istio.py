@@ -479,3 +479,16 @@ def test_in_cluster_service_account(cli, kube: KubeCluster, namespace: str, tmp_
     assert result.code == 0, result.err
     assert result.out.strip() == f"wasmplugin/incluster created (namespace {namespace})"
     assert cli("undeploy", "istio", "--id", "incluster").code == 0
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ("garbage: [\n", "not valid YAML"),
+    ("just a string\n", "it is not a kubeconfig"),
+    ("apiVersion: v1\nkind: Config\n", "current-context"),
+])
+def test_broken_kubeconfig_is_one_line(cli, tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "kubeconfig"
+    path.write_text(content)
+    result = cli("deploy", "list", "--kubeconfig", str(path))
+    assert result.code == 1 and result.err.count("\n") == 1
+    assert "the kubeconfig is not usable" in result.err and message in result.err
