@@ -30,40 +30,42 @@ OUTPUTS = ("text", "json", "yaml")
 
 
 class DryRunCommand(TyperCommand):
-    """``--dry-run`` takes an optional value, as kubectl's does: a bare ``--dry-run`` means
-    ``--dry-run=client`` (or ``=server`` where only the server can check), and a value
-    must be attached with ``=``."""
+    """kubectl's spelling of dry runs: ``--dry-run`` (or ``--dry-run=client``) prints the
+    manifests, ``--dry-run=server`` has the API server validate them. Both are plain flags
+    underneath (``--dry-run`` and a hidden ``--server-dry-run``); the ``=VALUE`` forms are
+    rewritten to them before parsing."""
 
-    bare_dry_run = "client"
+    values = {"client": "--dry-run", "server": "--server-dry-run", "none": None}
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        rewritten = []
+        rewritten: list[str] = []
         for index, arg in enumerate(args):
             if arg == "--":
                 rewritten += args[index:]
                 break
-            rewritten.append(f"--dry-run={self.bare_dry_run}" if arg == "--dry-run" else arg)
+            if arg.startswith("--dry-run="):
+                value = arg.split("=", 1)[1]
+                if value not in self.values:
+                    choices = " or ".join(f"--dry-run={v}" for v in self.values if v != "none")
+                    raise WasmetoolError(f"{arg}: unknown dry-run mode", f"use {choices}")
+                flag = self.values[value]
+                if flag:
+                    rewritten.append(flag)
+                continue
+            rewritten.append(arg)
         return super().parse_args(ctx, rewritten)
 
 
 class ServerDryRunCommand(DryRunCommand):
-    bare_dry_run = "server"
+    """Commands whose only dry run is the API server's: ``--dry-run`` = ``--dry-run=server``."""
+
+    values = {"server": "--dry-run", "none": None}
 
 
 def _output(value: str, allowed: tuple[str, ...] = OUTPUTS) -> str:
     if value not in allowed:
         raise WasmetoolError(f"unknown output format '{value}'", f"use -o {' or -o '.join(allowed)}")
     return value
-
-
-def _dry_run(value: str | None) -> str | None:
-    if value is None:
-        return None
-    if value in ("client", "server", "none"):
-        return None if value == "none" else value
-    raise WasmetoolError(f"--dry-run={value} is not client or server",
-                         "--dry-run (or =client) prints the manifests; --dry-run=server asks "
-                         "the API server to validate them")
 
 
 def _kube_options() -> tuple[Any, Any]:
@@ -147,8 +149,8 @@ def deploy_istio_command(
     istio_namespace: str = typer.Option("istio-system", "--istio-namespace",
                                         help="Where istiod runs (its version is read)."),
     revision: str | None = typer.Option(None, "--revision", help="Istio revision (istio.io/rev)."),
-    dry_run: str | None = typer.Option(None, "--dry-run",
-                                       help=DRY_RUN_HELP),
+    dry_run: bool = typer.Option(False, "--dry-run", help=DRY_RUN_HELP),
+    server_dry_run: bool = typer.Option(False, "--server-dry-run", hidden=True),
     output: str = typer.Option("text", "--output", "-o", help="text, json, or (with --dry-run) yaml."),
     kubeconfig: str | None = _KUBECONFIG,
     context: str | None = _CONTEXT,
@@ -173,7 +175,7 @@ def deploy_istio_command(
     from wasmetool.deploy.kube import Kube
 
     _output(output)
-    mode = _dry_run(dry_run)
+    mode = "server" if server_dry_run else "client" if dry_run else None
     opts = IstioOptions(
         deploy_id=check_id(deploy_id), namespace=namespace or "default", root_id=root_id,
         config=config, labels=parse_labels(labels), target_refs=target_ref, phase=phase,
@@ -202,8 +204,9 @@ def undeploy_istio_command(
     deploy_id: str = typer.Option("", "--id", help="The --id given to deploy."),
     namespace: str | None = typer.Option(None, "--namespace", "-n",
                                          help="Namespace (default: the context's, else default)."),
-    dry_run: str | None = typer.Option(None, "--dry-run",
-                                       help="Only check with the API server what would be removed."),
+    dry_run: bool = typer.Option(False, "--dry-run",
+                                 help="Have the API server check what would be removed, and "
+                                      "remove nothing (same as --dry-run=server)."),
     output: str = typer.Option("text", "--output", "-o", help="text or json."),
     kubeconfig: str | None = _KUBECONFIG,
     context: str | None = _CONTEXT,
@@ -219,7 +222,7 @@ def undeploy_istio_command(
 
     _output(output, ("text", "json"))
     deploy_id = check_id(deploy_id)
-    mode = _dry_run(dry_run)
+    mode = "server" if dry_run else None
     with Kube(kubeconfig, context) as kube:
         ns = _namespace(namespace, kube)
         changes = undeploy_istio(kube, deploy_id, ns, server_dry_run=mode is not None)
@@ -393,8 +396,9 @@ def deploy_gloo_command(
     config: str | None = typer.Option(None, "--config", "-c", help="Filter configuration: a string or @file."),
     root_id: str | None = typer.Option(None, "--root-id", help="Root id (default: the image's first)."),
     push: bool = typer.Option(False, "--push", help="Push REF from the local store first."),
-    dry_run: str | None = typer.Option(None, "--dry-run",
-                                       help="Validate the Gateway changes with the API server only."),
+    dry_run: bool = typer.Option(False, "--dry-run",
+                                 help="Have the API server validate the Gateway changes, and "
+                                      "store nothing (same as --dry-run=server)."),
     output: str = typer.Option("text", "--output", "-o", help="text or json."),
     kubeconfig: str | None = _KUBECONFIG,
     context: str | None = _CONTEXT,
@@ -413,7 +417,7 @@ def deploy_gloo_command(
     from wasmetool.deploy.kube import KINDS, Kube
 
     _output(output, ("text", "json"))
-    mode = _dry_run(dry_run)
+    mode = "server" if dry_run else None
     opts = GlooOptions(deploy_id=check_id(deploy_id), namespaces=namespaces or ["gloo-system"],
                        labels=parse_labels(labels), config=config, root_id=root_id)
     with Kube(kubeconfig, context) as kube:
@@ -434,8 +438,9 @@ def undeploy_gloo_command(
     deploy_id: str = typer.Option("", "--id", help="The --id given to deploy gloo."),
     namespaces: list[str] = typer.Option([], "--namespace", "-n",
                                          help="Namespaces of the Gateways (default gloo-system)."),
-    dry_run: str | None = typer.Option(None, "--dry-run",
-                                       help="Only check with the API server."),
+    dry_run: bool = typer.Option(False, "--dry-run",
+                                 help="Have the API server check the change, and store nothing "
+                                      "(same as --dry-run=server)."),
     output: str = typer.Option("text", "--output", "-o", help="text or json."),
     kubeconfig: str | None = _KUBECONFIG,
     context: str | None = _CONTEXT,
@@ -451,7 +456,7 @@ def undeploy_gloo_command(
 
     _output(output, ("text", "json"))
     deploy_id = check_id(deploy_id)
-    mode = _dry_run(dry_run)
+    mode = "server" if dry_run else None
     ns = namespaces or ["gloo-system"]
     with Kube(kubeconfig, context) as kube:
         changes = undeploy_gloo(kube, deploy_id, ns, server_dry_run=mode is not None)
