@@ -4,8 +4,7 @@
 #   ./install.sh          wasmetool and its Python dependencies
 #   ./install.sh --dev    also the test tools and every real component the test
 #                         suite runs against: Envoy 1.40, Debian's docker-registry,
-#                         the wasm toolchains (clang/wasi-libc/libc++, Rust, Go, npm),
-#                         etcd and kube-apiserver (built once, cached in ~/.cache)
+#                         the wasm toolchains (clang/wasi-libc/libc++, Rust, Go, npm)
 #
 # Idempotent: a second run checks what is there and changes nothing.
 # Environment: WASMETOOL_VENV (venv path), PYTHON (interpreter, default python3).
