@@ -365,6 +365,9 @@ def test_istio_version_is_read_and_old_istio_gets_legacy_advice(run, kube: KubeC
               f"{namespace}-new", "-o", "json")
     assert new.code == 0, new.err
     assert json.loads(new.out)["istioVersion"] == "1.24.2"
+    by_rev = run("deploy", "istio", ref, "--id", "v", "-n", namespace, "--istio-namespace",
+                 f"{namespace}-new", "--revision", "default")
+    assert by_rev.code == 0 and "unchanged" in by_rev.out
     no_rev = run("deploy", "istio", ref, "--id", "v", "-n", namespace, "--istio-namespace",
                  f"{namespace}-new", "--revision", "canary")
     assert no_rev.code == 1 and "no istiod with revision 'canary'" in no_rev.err
@@ -492,3 +495,23 @@ def test_broken_kubeconfig_is_one_line(cli, tmp_path: Path, content: str, messag
     result = cli("deploy", "list", "--kubeconfig", str(path))
     assert result.code == 1 and result.err.count("\n") == 1
     assert "the kubeconfig is not usable" in result.err and message in result.err
+
+
+def test_target_refs_network_type_and_reload_are_stored(run, kube: KubeCluster, namespace: str,
+                                                       open_registry: RegistryServer) -> None:
+    ref = _store(f"{open_registry.host}/team/gateway:v1")
+    assert run("push", ref).code == 0
+    result = run("deploy", "istio", ref, "--id", "gw", "-n", namespace, "--target-ref",
+                 "Gateway/edge", "--target-ref", "Service/api", "--type", "NETWORK",
+                 "--fail-strategy", "FAIL_RELOAD", "--env", "FROM_HOST", "--root-id", "net_root")
+    assert result.code == 0, result.err
+    spec = kube.request("GET", WP.format(ns=namespace) + "/gw")["spec"]
+    assert spec["targetRefs"] == [
+        {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "edge"},
+        {"group": "", "kind": "Service", "name": "api"}]
+    assert (spec["type"], spec["failStrategy"], spec["pluginName"]) == ("NETWORK", "FAIL_RELOAD", "net_root")
+    assert spec["vmConfig"]["env"] == [{"name": "FROM_HOST", "valueFrom": "HOST"}]
+    assert "selector" not in spec
+    both = run("deploy", "istio", ref, "--id", "gw", "-n", namespace, "--target-ref",
+               "Gateway/edge", "-l", "app=web")
+    assert both.code == 1 and "exclude each other" in both.err
