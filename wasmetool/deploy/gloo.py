@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from wasmetool.deploy.common import config_string, selector_string
+from wasmetool.deploy.common import config_string, selector_string, warn
 from wasmetool.deploy.image import RemoteImage
 from wasmetool.deploy.istio import Change
 from wasmetool.deploy.kube import KINDS, Kube
@@ -101,14 +101,29 @@ def deploy_gloo(kube: Kube, opts: GlooOptions, image: RemoteImage, *,
             kube.merge_patch(KINDS["Gateway"], meta["namespace"], meta["name"], patch, dry_run=True)
     changes = []
     suffix = " (server dry run)" if server_dry_run else ""
-    for gateway, patch in plans:
-        meta = gateway["metadata"]
-        if patch is None:
-            changes.append(Change("Gateway", meta["name"], meta["namespace"], "unchanged"))
-            continue
-        if not server_dry_run:
-            kube.merge_patch(KINDS["Gateway"], meta["namespace"], meta["name"], patch)
-        changes.append(Change("Gateway", meta["name"], meta["namespace"], "configured" + suffix))
+    done: list[dict[str, Any]] = []
+    try:
+        for gateway, patch in plans:
+            meta = gateway["metadata"]
+            if patch is None:
+                changes.append(Change("Gateway", meta["name"], meta["namespace"], "unchanged"))
+                continue
+            if not server_dry_run:
+                kube.merge_patch(KINDS["Gateway"], meta["namespace"], meta["name"], patch)
+                done.append(gateway)
+            changes.append(Change("Gateway", meta["name"], meta["namespace"], "configured" + suffix))
+    except WasmetoolError:
+        # A gateway changed under us (conflict): put back the ones already changed.
+        for gateway in done:
+            meta = gateway["metadata"]
+            previous = (meta.get("annotations") or {}).get(key)
+            undo = _patch(gateway, _filters(gateway) or [], (key, previous))
+            del undo["metadata"]["resourceVersion"]
+            try:
+                kube.merge_patch(KINDS["Gateway"], meta["namespace"], meta["name"], undo)
+            except WasmetoolError as exc:
+                warn(f"could not restore Gateway {meta['name']}: {exc}")
+        raise
     return changes
 
 
