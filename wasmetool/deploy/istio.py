@@ -799,6 +799,10 @@ def deploy_istio(opts: IstioOptions, ref_text: str, *, fail_open: bool, push: bo
     kube.check_served(KINDS["EnvoyFilter" if opts.legacy else "WasmPlugin"], opts.namespace)
     plan = plan_istio(opts, ref_text, fail_open=fail_open, push=push, transport=transport,
                       kube=kube)
+    if not opts.legacy and transport is not None and (transport.plain_http or transport.insecure):
+        result.warnings.append(
+            "Istio's agent pulls over verified HTTPS unless told otherwise: set "
+            "WASM_INSECURE_REGISTRIES to this registry's host in the proxies' environment")
     workloads = select_workloads(kube, opts) if opts.legacy else []
     if workloads:
         # Validate the annotation patches before anything is written.
