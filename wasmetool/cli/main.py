@@ -31,6 +31,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "wasmetool.cli.store",
     "wasmetool.cli.run",
     "wasmetool.cli.registry",
+    "wasmetool.cli.deploy",
 )
 
 app = typer.Typer(
