@@ -32,6 +32,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "wasmetool.cli.run",
     "wasmetool.cli.test",
     "wasmetool.cli.registry",
+    "wasmetool.cli.deploy",
 )
 
 app = typer.Typer(
