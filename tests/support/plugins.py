@@ -69,6 +69,8 @@ class ProxySetup:
     network_filters: list[WasmPlugin] = field(default_factory=list)
     singletons: list[WasmPlugin] = field(default_factory=list)
     clusters: dict[str, str] = field(default_factory=dict)   # name -> http://127.0.0.1:PORT
+    # clusters of gRPC servers (proxy_grpc_*): HTTP/2 upstreams, name -> http://127.0.0.1:PORT
+    grpc_clusters: dict[str, str] = field(default_factory=dict)
     tcp: bool = False                               # network filters + tcp_proxy instead of HTTP
     cluster_timeout_ms: int = 5000
 

@@ -38,6 +38,11 @@ class Context:
         if map_type == abi.MAP_HTTP_CALL_RESPONSE_TRAILERS:
             r = self.vm.http_call_response
             return r.trailers if r is not None else None
+        grpc = self.vm.grpc
+        if map_type == abi.MAP_GRPC_INITIAL_METADATA:
+            return grpc.initial_metadata if grpc is not None else None
+        if map_type == abi.MAP_GRPC_TRAILING_METADATA:
+            return grpc.trailing_metadata if grpc is not None else None
         return None
 
     def get_buffer(self, buf_type: int) -> bytearray | None:
@@ -51,6 +56,8 @@ class Context:
             return bytearray(p.config.configuration) if p is not None else None
         if buf_type == abi.BUF_FOREIGN_FUNCTION_ARGUMENTS:
             return vm.foreign_args
+        if buf_type == abi.BUF_GRPC_CALL_MESSAGE:
+            return vm.grpc.message if vm.grpc is not None else None
         return None
 
     def stream_info(self) -> StreamInfo | None:

@@ -182,6 +182,7 @@ class Vm:
         self.next_metric_id = 0
         self.http_calls: dict[int, RootContext] = {}
         self.next_http_call = 1
+        self.grpc: Any = None        # grpc_calls.VmGrpc, made by the first gRPC host call
 
     # ------------------------------------------------------------------ loading
     def load(self) -> None:
@@ -323,6 +324,8 @@ class Vm:
         if self.failed:
             return
         self.failed = reason
+        if self.grpc is not None:       # a dead VM's gRPC streams are reset
+            self.grpc.cancel_all()
         self.log_host(abi.CRITICAL, f"wasm VM failed in {callback}: {reason}; "
                       "the VM will not be called again")
         self.host.on_vm_failed(self)
@@ -340,6 +343,8 @@ class Vm:
             if root.timer is not None:
                 root.timer.cancel()
                 root.timer = None
+        if self.grpc is not None:
+            self.grpc.cancel_all()
         if self.mem is not None:
             self.mem.close()
         self.contexts.clear()

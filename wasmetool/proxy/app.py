@@ -121,6 +121,7 @@ class RunServer:
         pools = self._pools()
         self.closers.extend(pool.close for pool in pools.values())
         dispatcher = AsyncioDispatcher(self.loop, pools, self.stats)
+        self.closers.append(dispatcher.close)
         main = await self._listen_main()
         admin = await self._listen_admin()
         self._start_host(dispatcher)  # compile + start VMs (singletons start here)

@@ -1,0 +1,162 @@
+"""gRPC callouts through real Envoy 1.40 and through `wasmetool run`, against a real grpcio
+server (tests/support/grpc_peer.py): the same filter, the same traces.
+
+The probe filter tests/filters/grpc_call.wat makes a gRPC call or stream chosen by the
+request path and reports every status and callback in the request header x-grpc-trace
+(its grammar is at the top of the .wat).  Each case's check holds the trace Envoy gives;
+it runs on Envoy's replies (so the expectations are Envoy's real behaviour) and on
+wasmetool's, whose normalised replies must also equal Envoy's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.conformance.cases import Case
+from tests.support.envoy import run_envoy
+from tests.support.exchange import Exchange, Request, normalise, send_all
+from tests.support.plugins import ProxySetup, WasmPlugin
+from tests.support.wasmetool_run import run_wasmetool
+
+pytestmark = pytest.mark.integration
+
+# what Envoy reports when the cluster's port has nobody listening
+REFUSED = ("upstream connect error or disconnect/reset before headers. reset reason: remote "
+           "connection failure{upstream_reset_before_response_started{remote_connection_failure"
+           "|delayed_connect_error:_Connection_refused}}")
+STREAM_HEADERS = ":status,content-type,grpc-accept-encoding"
+
+
+@pytest.fixture(scope="module")
+def grpc_env(compiled_filters: Callable[[str], Path],
+             upstreams: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    from tests.support.grpc_peer import run_grpc_peer
+    from tests.support.ports import free_port
+
+    with run_grpc_peer() as peer:
+        yield {"upstream": upstreams["upstream"].url, "grpc": peer.url,
+               "dead": f"http://127.0.0.1:{free_port()}",
+               "wasm": compiled_filters("grpc_call")}
+
+
+def _setup(env: dict[str, Any]) -> ProxySetup:
+    return ProxySetup(upstream=env["upstream"],
+                      http_filters=[WasmPlugin(name="grpc_call", wasm=env["wasm"])],
+                      grpc_clusters={"grpc": env["grpc"], "dead": env["dead"]})
+
+
+def _traces(r: list[Exchange]) -> list[str | None]:
+    for x in r:
+        assert x.status == 200 and x.echo() is not None    # every request reached upstream
+    return [x.echo_header("x-grpc-trace") for x in r]
+
+
+def _check_unary(r: list[Exchange], _log: str) -> None:
+    assert _traces(r) == [
+        # unary success: only proxy_on_grpc_receive, no metadata callbacks and no close
+        # (L0 on the next request: nothing came late); calls take tokens 5, 9, 13, ...
+        "S0 k5 R10:echo:hello L0",
+        "S0 k9 R0: L0",                                     # an empty message
+        # what Envoy sends to the gRPC server besides the plugin's x-md
+        "S0 k13 R78:x-envoy-expected-rq-timeout-ms=5000;x-envoy-internal=true;x-md=v1;"
+        "deadline=yes L0",
+        "S0 k17 R10:echo:hello L0",
+    ]
+
+
+def _check_unary_failures(r: list[Exchange], _log: str) -> None:
+    assert _traces(r) == [
+        # a failure reports only proxy_on_grpc_close; proxy_get_status gives the
+        # grpc-message and Envoy's response details in braces
+        "S0 k5 C7:nope{via_upstream} L0",
+        "S0 k9 C12:Method not found!{via_upstream} L0",
+        # past the call's timeout: UNAVAILABLE, not DEADLINE_EXCEEDED
+        "S0 k13 C14:upstream request timeout{response_timeout} L0",
+        # a timeout of 0 reaches the server as a deadline already past
+        "S0 k17 C4:Deadline Exceeded{via_upstream} L0",
+        f"S0 k21 C14:{REFUSED} L0",
+        "S4 L0",                        # unknown cluster: PARSE_FAILURE, no token used
+        "S0 k25 R10:echo:hello L0",
+    ]
+
+
+def _check_cancel_close(r: list[Exchange], _log: str) -> None:
+    assert _traces(r) == [
+        "S0 k5 x0 x1 L0",               # cancel, then cancel again: NOT_FOUND
+        "S0 k9 c0 c1 L0",               # close of a call cancels it
+        "S0 k6 s0 x0 x1 s1 L0",         # a cancelled stream is gone: send -> NOT_FOUND
+        # tokens 1001 (call-shaped), 1000, 1002 (stream-shaped), 1003: send/cancel/close
+        "T s2 x1 c1 s2 x2 c2 s1 x1 c1 s2 x2 c2 L0",
+        "S0 k13 R10:echo:hello L0",     # nothing of the cancelled ones came late
+    ]
+
+
+def _check_streams(r: list[Exchange], _log: str) -> None:
+    assert _traces(r) == [
+        # server stream: initial metadata (response headers + Envoy's service time),
+        # each message, trailing metadata, then close with status 0
+        f"S0 k6 s0 M5[{STREAM_HEADERS},x-init,x-envoy-upstream-service-time] R3:one R3:two "
+        "R5:three T3[grpc-status,grpc-message,x-trail] C0:via_upstream L0",
+        f"S0 k10 s0 s0 M4[{STREAM_HEADERS},x-envoy-upstream-service-time] R4:re:a R4:re:b "
+        "T2[grpc-status,grpc-message] C0:via_upstream L0",
+        # proxy_grpc_close ends the sending side: a later send is OK but sends nothing
+        f"S0 k14 s0 c0 s0 M4[{STREAM_HEADERS},x-envoy-upstream-service-time] R4:re:a "
+        "T2[grpc-status,grpc-message] C0:via_upstream L0",
+        f"S0 k18 s0 s0 s0 M4[{STREAM_HEADERS},x-envoy-upstream-service-time] R4:x+y+ "
+        "T2[grpc-status,grpc-message] C0:via_upstream L0",
+        # an unreachable peer: Envoy's local gRPC reply as empty initial metadata and
+        # trailers-only metadata, then UNAVAILABLE
+        f"S0 k22 M0[] T4[:status,content-type,grpc-status,grpc-message] C14:{REFUSED} L0",
+        "S4 L0",
+    ]
+
+
+def _case(name: str, paths: list[str], check: Callable[[list[Exchange], str], None]) -> Case:
+    return Case(name, lambda env: _setup(env),  # type: ignore[arg-type, return-value]
+                [Request(path=p) for p in paths], check)
+
+
+CASES = [
+    _case("grpc_unary", ["/unary", "/empty", "/meta", "/unary"], _check_unary),
+    _case("grpc_unary_failures", ["/fail", "/nomethod", "/slow", "/meta0", "/dead",
+                                  "/nocluster", "/unary"], _check_unary_failures),
+    _case("grpc_cancel_close", ["/cancel-call", "/close-call", "/cancel-stream", "/tokens",
+                                "/unary"], _check_cancel_close),
+    _case("grpc_streams", ["/server", "/bidi", "/bidi-close", "/collect", "/stream-dead",
+                           "/stream-nocluster"], _check_streams),
+]
+
+
+def _envoy(case: Case, env: dict[str, Any], workdir: Path,
+           cache: dict[str, Any]) -> list[dict[str, Any]]:
+    if case.name not in cache:
+        with run_envoy(case.setup(env), workdir) as envoy:  # type: ignore[arg-type]
+            replies = send_all(envoy.port, case.requests)
+            assert envoy.alive(), "envoy died during the case"
+            log = envoy.logs()
+        case.check(replies, log)
+        cache[case.name] = [normalise(x) for x in replies]
+    return cache[case.name]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_envoy(case: Case, grpc_env: dict[str, Any], envoy_results: dict[str, Any],
+               tmp_path: Path) -> None:
+    envoy_results.pop(case.name, None)
+    _envoy(case, grpc_env, tmp_path, envoy_results)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_wasmetool(case: Case, grpc_env: dict[str, Any], envoy_results: dict[str, Any],
+                   tmp_path: Path) -> None:
+    expected = _envoy(case, grpc_env, tmp_path / "envoy", envoy_results)
+    with run_wasmetool(case.setup(grpc_env), tmp_path / "wasmetool") as proxy:  # type: ignore[arg-type]
+        replies = send_all(proxy.port, case.requests)
+        assert proxy.alive(), "wasmetool run died during the case"
+        log = proxy.logs()
+    case.check(replies, log)
+    assert [normalise(x) for x in replies] == expected
