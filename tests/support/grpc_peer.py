@@ -36,6 +36,11 @@ _OWN_KEYS = {"user-agent", "grpc-accept-encoding", "grpc-encoding"}
 @dataclass
 class GrpcPeer:
     port: int
+    server: Any = None
+
+    def stop(self) -> None:
+        """Stop serving now (open calls are cancelled, the port closes)."""
+        self.server.stop(grace=None).wait()
 
     @property
     def url(self) -> str:
@@ -109,6 +114,6 @@ def run_grpc_peer() -> Iterator[GrpcPeer]:
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     try:
-        yield GrpcPeer(port)
+        yield GrpcPeer(port, server)
     finally:
         server.stop(grace=None)

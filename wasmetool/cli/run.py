@@ -67,7 +67,8 @@ def register(app: typer.Typer) -> None:
             help="Where requests go (http://HOST:PORT; HOST:PORT with --tcp). "
                  "Default: the built-in echo upstream, which answers with the request as JSON."),
         cluster: list[str] = typer.Option(
-            [], "--cluster", help="A named cluster for proxy_http_call: NAME=URL (repeatable)."),
+            [], "--cluster", help="A named cluster for proxy_http_call and gRPC calls (h2c): NAME=URL "
+                 "(repeatable)."),
         config: str | None = typer.Option(
             None, "--config", "-c", help="Plugin configuration: a string or @file."),
         root_id: str | None = typer.Option(

@@ -260,7 +260,7 @@ def test_unknown_map_and_buffer_types() -> None:
         vm = emu.host.all_vms[0]
         assert [vm.mem.get_u32(9000 + 4 * i) for i in range(9)] == [
             abi.BAD_ARGUMENT, abi.BAD_ARGUMENT, abi.NOT_FOUND, abi.BAD_ARGUMENT,
-            abi.UNIMPLEMENTED, abi.NOT_FOUND, abi.BAD_ARGUMENT, abi.NOT_FOUND, abi.BAD_ARGUMENT]
+            abi.PARSE_FAILURE, abi.NOT_FOUND, abi.BAD_ARGUMENT, abi.NOT_FOUND, abi.NOT_FOUND]
 
 
 # ---------------------------------------------------------------- network filters
