@@ -160,3 +160,16 @@ def test_wasmetool(case: Case, grpc_env: dict[str, Any], envoy_results: dict[str
         log = proxy.logs()
     case.check(replies, log)
     assert [normalise(x) for x in replies] == expected
+
+
+def test_cluster_flag_names_a_grpc_cluster(grpc_env: dict[str, Any], tmp_path: Path) -> None:
+    """`wasmetool run --cluster NAME=URL` serves gRPC calls as the plugin file's clusters do."""
+    setup = ProxySetup(upstream=grpc_env["upstream"],
+                       http_filters=[WasmPlugin(name="grpc_call", wasm=grpc_env["wasm"])])
+    with run_wasmetool(setup, tmp_path, extra_args=["--cluster", f"grpc={grpc_env['grpc']}"]
+                       ) as proxy:
+        replies = send_all(proxy.port, [Request(path="/unary"), Request(path="/server")])
+    traces = _traces(replies)
+    assert traces[0] == "S0 k5 R10:echo:hello L0"
+    assert traces[1] is not None and traces[1].startswith("S0 k6 s0 M5[")
+    assert traces[1].endswith("C0:via_upstream L0")
