@@ -106,7 +106,7 @@ def envoy_bootstrap(setup: ProxySetup) -> dict[str, Any]:
             "codec_type": "HTTP1",
             # Fewer headers of Envoy's own, so the comparison normalises less:
             # no x-request-id, no "server: envoy", no x-envoy-* from the router.
-            "generate_request_id": False,
+            "generate_request_id": setup.generate_request_id,
             "server_header_transformation": "PASS_THROUGH",
             # HTTP/1 trailers reach the filters and the upstream (as in wasmetool run)
             "http_protocol_options": {"enable_trailers": True},

@@ -73,6 +73,9 @@ class ProxySetup:
     grpc_clusters: dict[str, str] = field(default_factory=dict)
     tcp: bool = False                               # network filters + tcp_proxy instead of HTTP
     cluster_timeout_ms: int = 5000
+    # Envoy's HTTP connection manager default is to generate x-request-id; the cases
+    # turn it off unless they look at it
+    generate_request_id: bool = False
 
 
 def split_url(url: str) -> tuple[str, int]:

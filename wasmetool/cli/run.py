@@ -96,6 +96,10 @@ def register(app: typer.Typer) -> None:
                                             help="Time limit of each call into the plugin."),
         memory_limit_mb: int = typer.Option(256, "--memory-limit-mb",
                                             help="Memory cap of each VM, in MiB."),
+        request_id: bool | None = typer.Option(
+            None, "--request-id/--no-request-id",
+            help="Give requests without x-request-id a UUID one, as Envoy does by default "
+                 "(plugin file: generate_request_id). Default: on."),
     ) -> None:
         """Run filters locally: an HTTP/1.1 proxy (or TCP proxy) with the plugin chain in it.
 
@@ -177,5 +181,7 @@ def register(app: typer.Typer) -> None:
             limits=Limits(call_timeout_ms=call_timeout_ms,
                           memory_limit_bytes=memory_limit_mb * 1024 * 1024),
             log_level=LEVELS.index(log_level.lower()),
+            generate_request_id=request_id if request_id is not None else
+            setup.generate_request_id if setup.generate_request_id is not None else True,
         )
         RunServer(options).run()

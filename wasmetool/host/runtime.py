@@ -96,6 +96,7 @@ class Host:
         cfg = p.config
         step = "proxy_on_context_create"
         prev = vm.enter(root)
+        vm.configuring = True
         try:
             if ex.proxy_on_context_create is not None:
                 ex.proxy_on_context_create(cid, 0)
@@ -115,6 +116,7 @@ class Host:
             raise WasmetoolError(f"plugin {cfg.name}: {step} failed: {e}",
                                  "see the plugin's log") from None
         finally:
+            vm.configuring = False
             vm.leave(prev)
         if vm.failed:
             raise WasmetoolError(f"plugin {cfg.name}: VM failed during start-up: {vm.failed}",

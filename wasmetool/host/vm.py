@@ -183,6 +183,7 @@ class Vm:
         self.http_calls: dict[int, RootContext] = {}
         self.next_http_call = 1
         self.grpc: Any = None        # grpc_calls.VmGrpc, made by the first gRPC host call
+        self.configuring = False     # in proxy_on_vm_start/_configure: buffer 7 is readable
 
     # ------------------------------------------------------------------ loading
     def load(self) -> None:

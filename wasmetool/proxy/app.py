@@ -34,6 +34,7 @@ class RunOptions:
     admin_explicit: bool = False          # a busy default admin port falls back to any port
     limits: Limits = field(default_factory=Limits)
     log_level: int = 2                    # proxy-wasm levels: trace 0 .. critical 5
+    generate_request_id: bool = True      # as Envoy's HTTP connection manager
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
@@ -186,6 +187,7 @@ class RunServer:
                 upstream = UpstreamPool(self.loop, target, self.stats, "upstream")
                 self.closers.append(upstream.close)
             server = HttpProxyServer(self.loop, _unset_factory, upstream, self.stats)
+            server.generate_request_id = options.generate_request_id
         self.main_server: Any = server
         host, port = await self._bind(server, options.listen, "--listen")
         self.closers.append(server.close)
