@@ -49,6 +49,9 @@ class Host:
         self.started = False
         self._ticker = False
         self.http_streams = 0
+        # called with (plugin name, message) when a host call is given memory outside the
+        # guest's; the test API's strict mode sets it to fail the test
+        self.on_memory_fault: Callable[[str, str], None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:

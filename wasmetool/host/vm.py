@@ -218,6 +218,7 @@ class Vm:
             self.calls.depth = 0
         exports = instance.exports(store)
         self.mem = GuestMemory(exports["memory"], store)
+        self.mem.on_fault = self._memory_fault
         table = dict(CALLBACKS)
         if self.abi == abi.ABI_0_1_0:
             table.update(CALLBACKS_0_1_0)
@@ -314,6 +315,20 @@ class Vm:
         return abi.OK
 
     # ------------------------------------------------------------------ failures & logs
+    def _memory_fault(self, ptr: int, size: int) -> None:
+        """A host call was given memory outside the guest's: it answers as Envoy does
+        (INVALID_MEMORY_ACCESS, or WASI's FAULT); logged at debug level, and the host's
+        on_memory_fault hook (the test API's strict mode) hears of it."""
+        host = self.host
+        host.count("wasmetool_memory_faults_total")
+        message = (f"host call given memory outside the guest's: {size} bytes at {ptr:#x}, "
+                   f"memory is {self.mem.size} bytes")
+        if host.log_level <= abi.DEBUG:
+            self.log_host(abi.DEBUG, message)
+        hook = host.on_memory_fault
+        if hook is not None:
+            hook(self.name, message)
+
     def _host_error(self, name: str, exc: BaseException) -> int:
         try:
             self.log_host(abi.ERROR, f"host function {name} failed: {exc!r}")
