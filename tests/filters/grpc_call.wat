@@ -15,6 +15,9 @@
 ;;   /cancel-stream  stream Bidi, send "a", then cancel
 ;;   /stream-dead / /stream-nocluster   stream Bidi on cluster "dead" / "nope"
 ;;   /tokens      send/cancel/close on tokens that do not exist: 1001, 1000, 1002, 1003
+;;   /proto       call Meta with a serialized GrpcService (envoy_grpc cluster "grpc" and
+;;                initial_metadata x-svc: s) in place of the cluster name
+;;   /proto-nocluster  the same naming the unknown cluster "nope"
 ;;
 ;; Trace items: S<status of call/stream> k<token>; s<status> per send; x<status> cancel;
 ;; c<status> close; M<n>[keys] initial metadata; R<size>:<first 120 bytes> a message;
@@ -91,6 +94,12 @@
   (data (i32.const 2112) "Empty")
   (data (i32.const 2144) "/empty")
   (data (i32.const 2176) "/close-call")
+  (data (i32.const 2208) "/proto")
+  (data (i32.const 2240) "/proto-nocluster")
+  ;; GrpcService{envoy_grpc{cluster_name: "grpc"}, initial_metadata: [{x-svc: s}]} (20 bytes)
+  (data (i32.const 2400) "\0a\06\0a\04grpc\2a\0a\0a\05x-svc\12\01s")
+  ;; GrpcService{envoy_grpc{cluster_name: "nope"}} (8 bytes)
+  (data (i32.const 2432) "\0a\06\0a\04nope")
   ;; metadata: x-md: v1 (20 bytes)
   (data (i32.const 2304) "\01\00\00\00" "\04\00\00\00\02\00\00\00" "x-md\00v1\00")
   ;; per token slot (token & 63): context id at 8192, finished flag at 8448;
@@ -241,6 +250,12 @@
     (if (call $eq (local.get $p) (local.get $len) (i32.const 1632) (i32.const 5))   ;; /slow
       (then (return (call $start (call $call (i32.const 1056) (i32.const 4) (i32.const 1216)
         (i32.const 4) (i32.const 1440) (i32.const 5) (i32.const 300)) (local.get $ctx)))))
+    (if (call $eq (local.get $p) (local.get $len) (i32.const 2208) (i32.const 6))   ;; /proto
+      (then (return (call $start (call $call (i32.const 2400) (i32.const 20) (i32.const 1152)
+        (i32.const 4) (i32.const 1440) (i32.const 0) (i32.const 5000)) (local.get $ctx)))))
+    (if (call $eq (local.get $p) (local.get $len) (i32.const 2240) (i32.const 16))  ;; /proto-nocluster
+      (then (return (call $start (call $call (i32.const 2432) (i32.const 8) (i32.const 1152)
+        (i32.const 4) (i32.const 1440) (i32.const 0) (i32.const 5000)) (local.get $ctx)))))
     (if (call $eq (local.get $p) (local.get $len) (i32.const 1664) (i32.const 9))   ;; /nomethod
       (then (return (call $start (call $call (i32.const 1056) (i32.const 4) (i32.const 1248)
         (i32.const 4) (i32.const 1440) (i32.const 5) (i32.const 5000)) (local.get $ctx)))))

@@ -74,6 +74,7 @@ class GrpcRequest:
     method: str
     metadata: Headers                     # the plugin's initial metadata
     timeout_ms: int | None                # None: a stream (no deadline); 0 for a call: none
+    authority: str | None = None          # a GrpcService's envoy_grpc.authority, if any
 
     @property
     def path(self) -> str:

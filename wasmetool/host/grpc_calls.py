@@ -4,7 +4,11 @@ tests/integration/conformance/test_grpc_conformance.py).
 * Tokens: calls get 5, 9, 13, ... and streams 6, 10, 14, ... (one counter each, step 4,
   per VM); a refused call takes no token. ``token % 4`` tells a call (1) from a stream (2);
   any other token is a BAD_ARGUMENT to send/cancel/close.
-* An unknown cluster is PARSE_FAILURE (4), for calls and streams.
+* The first argument is a cluster name, or a serialized ``envoy.config.core.v3.GrpcService``
+  (what the C++ SDK passes): bytes that parse as one are taken as one (its
+  ``envoy_grpc.cluster_name``, ``authority`` and ``initial_metadata``). An unknown cluster
+  name is PARSE_FAILURE (4); a GrpcService naming an unknown cluster is INTERNAL_FAILURE
+  (10) and uses up a token.
 * Callbacks run on the root context of the plugin that made the call. A unary call
   reports only ``proxy_on_grpc_receive`` (success) or only ``proxy_on_grpc_close``
   (failure): no metadata callbacks. A stream reports initial metadata, each message,
@@ -34,6 +38,82 @@ TOKEN_STEP = 4
 CALL_KIND = 1
 STREAM_KIND = 2
 GRPC_INTERNAL = 13
+
+
+def _varint(data: bytes, i: int) -> tuple[int, int] | None:
+    value = shift = 0
+    while i < len(data) and shift < 64:
+        b = data[i]
+        i += 1
+        value |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return value, i
+        shift += 7
+    return None
+
+
+def _fields(data: bytes) -> list[tuple[int, int, bytes | int]] | None:
+    """Protobuf wire-format fields (number, wire type, value); None if it does not parse."""
+    out: list[tuple[int, int, bytes | int]] = []
+    i = 0
+    while i < len(data):
+        key = _varint(data, i)
+        if key is None:
+            return None
+        tag, i = key
+        number, wire = tag >> 3, tag & 7
+        if number == 0:
+            return None
+        value: bytes | int
+        if wire == 0:
+            got = _varint(data, i)
+            if got is None:
+                return None
+            value, i = got
+        elif wire in (1, 5):
+            n = 8 if wire == 1 else 4
+            if i + n > len(data):
+                return None
+            value, i = data[i:i + n], i + n
+        elif wire == 2:
+            got = _varint(data, i)
+            if got is None or got[1] + got[0] > len(data):
+                return None
+            n, i = got
+            value, i = data[i:i + n], i + n
+        else:                               # groups, or not a wire type
+            return None
+        out.append((number, wire, value))
+    return out
+
+
+def parse_grpc_service(data: bytes) -> tuple[str, str | None, Headers] | None:
+    """A serialized envoy.config.core.v3.GrpcService -> (envoy_grpc.cluster_name ("" if
+    none), envoy_grpc.authority, initial_metadata); None when the bytes are not one."""
+    top = _fields(data)
+    if top is None:
+        return None
+    cluster, authority = "", None
+    metadata: Headers = []
+    try:
+        for number, wire, value in top:
+            if number == 1 and wire == 2 and isinstance(value, bytes):        # envoy_grpc
+                for n2, w2, v2 in _fields(value) or []:
+                    if n2 == 1 and w2 == 2 and isinstance(v2, bytes):
+                        cluster = v2.decode()
+                    elif n2 == 2 and w2 == 2 and isinstance(v2, bytes):
+                        authority = v2.decode()
+            elif number == 5 and wire == 2 and isinstance(value, bytes):      # HeaderValue
+                key = val = b""
+                for n2, w2, v2 in _fields(value) or []:
+                    if n2 == 1 and w2 == 2 and isinstance(v2, bytes):
+                        key = v2
+                    elif n2 == 2 and w2 == 2 and isinstance(v2, bytes):
+                        val = v2
+                metadata.append((key.lower(), val))
+    except UnicodeDecodeError:              # proto3 strings are UTF-8
+        return None
+    return cluster, authority, metadata
 
 
 class _Call:
@@ -116,15 +196,23 @@ class VmGrpc:
         self.message: bytearray | None = None
 
     # ------------------------------------------------------------------ host calls
-    def start(self, root: RootContext, cluster: str, service: str, method: str,
+    def start(self, root: RootContext, target: bytes, service: str, method: str,
               metadata: Headers, message: bytes | None, timeout_ms: int | None,
               ret_token_ptr: int) -> int:
-        """proxy_grpc_call (``message`` given) or proxy_grpc_stream (``message`` None)."""
+        """proxy_grpc_call (``message`` given) or proxy_grpc_stream (``message`` None);
+        ``target`` is a cluster name or a serialized GrpcService."""
         vm = self.vm
         dispatcher = vm.host.dispatcher
-        if not dispatcher.has_cluster(cluster):
-            return abi.PARSE_FAILURE
         unary = message is not None
+        authority = None
+        parsed = parse_grpc_service(target)
+        if parsed is None:
+            cluster = target.decode("utf-8", "replace")
+            if not dispatcher.has_cluster(cluster):
+                return abi.PARSE_FAILURE
+        else:
+            cluster, authority, service_metadata = parsed
+            metadata = service_metadata + list(metadata)
         token = (self.last_call if unary else self.last_stream) + TOKEN_STEP
         if not vm.mem.put_u32(ret_token_ptr, token):
             return abi.INVALID_MEMORY_ACCESS
@@ -132,9 +220,11 @@ class VmGrpc:
             self.last_call = token
         else:
             self.last_stream = token
+        if not dispatcher.has_cluster(cluster):
+            return abi.INTERNAL_FAILURE     # Envoy: the token is used up all the same
         call = _Call(token, root, unary)
         self.calls[token] = call
-        request = GrpcRequest(cluster, service, method, list(metadata), timeout_ms)
+        request = GrpcRequest(cluster, service, method, list(metadata), timeout_ms, authority)
         call.handle = dispatcher.grpc_stream(request, _Events(self, call))
         if unary:
             call.handle.send(message or b"", True)

@@ -123,7 +123,8 @@ class GrpcStream:
     def headers(self, scheme: str) -> Headers:
         r = self.request
         out: Headers = [(b":method", b"POST"), (b":scheme", scheme.encode()),
-                        (b":path", r.path.encode()), (b":authority", r.cluster.encode()),
+                        (b":path", r.path.encode()),
+                        (b":authority", (r.authority or r.cluster).encode()),
                         (b"content-type", b"application/grpc"), (b"te", b"trailers")]
         if r.timeout_ms is not None:
             out.append((b"grpc-timeout", f"{r.timeout_ms}m".encode()))

@@ -115,6 +115,17 @@ def _check_streams(r: list[Exchange], _log: str) -> None:
     ]
 
 
+def _check_service_proto(r: list[Exchange], _log: str) -> None:
+    assert _traces(r) == [
+        # a serialized GrpcService in place of the cluster name: its cluster, and its
+        # initial_metadata sent along with the plugin's
+        "S0 k5 R86:x-envoy-expected-rq-timeout-ms=5000;x-envoy-internal=true;x-md=v1;"
+        "x-svc=s;deadline=yes L0",
+        "S10 L0",                       # it names an unknown cluster: INTERNAL_FAILURE ...
+        "S0 k13 R10:echo:hello L0",     # ... and token 9 was used up all the same
+    ]
+
+
 def _case(name: str, paths: list[str], check: Callable[[list[Exchange], str], None]) -> Case:
     return Case(name, lambda env: _setup(env),  # type: ignore[arg-type, return-value]
                 [Request(path=p) for p in paths], check)
@@ -128,6 +139,7 @@ CASES = [
                                 "/unary"], _check_cancel_close),
     _case("grpc_streams", ["/server", "/bidi", "/bidi-close", "/collect", "/stream-dead",
                            "/stream-nocluster"], _check_streams),
+    _case("grpc_service_proto", ["/proto", "/proto-nocluster", "/unary"], _check_service_proto),
 ]
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from tests.support.filters import FILTERS
 from wasmetool.host import abi
+from wasmetool.host.grpc_calls import parse_grpc_service
 from wasmetool.testing.http import Exchange, HttpEmulator
 
 
@@ -127,3 +128,22 @@ def test_failed_vm_resets_its_streams(emu: HttpEmulator) -> None:
     vm = emu.host.all_vms[0]
     vm.fail("test", "test")
     assert stream.cancelled
+
+
+def test_grpc_service_proto_is_told_from_a_cluster_name() -> None:
+    proto = b"\x0a\x0e\x0a\x04grpc\x12\x06a.test" + b"\x2a\x0a\x0a\x05X-Svc\x12\x01s"
+    assert parse_grpc_service(proto) == ("grpc", "a.test", [(b"x-svc", b"s")])
+    assert parse_grpc_service(b"") == ("", None, [])           # an empty message parses
+    for name in (b"grpc", b"dead", b"nope", b"auth-service", b"\x0a\x09short"):
+        assert parse_grpc_service(name) is None                   # names are names
+
+
+def test_grpc_service_proto_in_the_emulator(emu: HttpEmulator) -> None:
+    ex = _request(emu, "/proto")
+    (call,) = emu.dispatcher.open_grpc_streams()
+    assert call.request.cluster == "grpc" and call.request.path == "/test.Echo/Meta"
+    assert call.request.metadata == [(b"x-svc", b"s"), (b"x-md", b"v1")]
+    call.reply(b"ok")
+    emu.run_pending()
+    assert _trace(ex) == "S0 k5 R2:ok L0"
+    assert _trace(_request(emu, "/proto-nocluster")) == "S10 L0"

@@ -42,7 +42,7 @@ def _start(vm: Vm, up: int, up_sz: int, svc: int, svc_sz: int, method: int, meth
     if root is None:                      # the VM context (id 0) has no root to call back
         return abi.BAD_ARGUMENT
     metadata = [(k.lower(), v) for k, v in pairs.decode(raw_md) or []]
-    return _grpc(vm).start(root, _text(cluster), _text(service), _text(name), metadata,
+    return _grpc(vm).start(root, cluster, _text(service), _text(name), metadata,
                            message, timeout_ms, ret_id)
 
 
