@@ -11,6 +11,9 @@
 ;; on_response_body (end of stream) and on_log: the same, kept; the next request carries
 ;;   them as request headers x-prev-sb and x-prev-lg.
 ;;
+;; With the plugin configuration "pause", on_request_headers returns Pause and the next
+;; tick (every 20 ms) resumes the request with proxy_continue_stream.
+;;
 ;; stream probe: "c<continue_stream 2,3,4> k<close_stream 2,3,4> s<get_buffer_status 0..9>
 ;;   b<get_buffer_bytes 0..9, start 0, 1 byte> w<set_buffer_bytes 2..9, prepend 'x'>",
 ;;   one digit per call (status + '0'; ':'=10, '<'=12).
@@ -36,9 +39,14 @@
   (import "env" "proxy_set_buffer_bytes" (func $set_buf (param i32 i32 i32 i32 i32) (result i32)))
   (import "env" "proxy_continue_stream" (func $continue (param i32) (result i32)))
   (import "env" "proxy_close_stream" (func $close (param i32) (result i32)))
+  (import "env" "proxy_set_tick_period_milliseconds" (func $tick (param i32) (result i32)))
+  (import "env" "proxy_set_effective_context" (func $set_effective (param i32) (result i32)))
+  (import "env" "proxy_get_buffer_bytes" (func $get_cfg (param i32 i32 i32 i32 i32) (result i32)))
   (memory (export "memory") 4)
   (global $heap (mut i32) (i32.const 131072))
   (global $tr (mut i32) (i32.const 40000))       ;; report being written: u32 len, bytes
+  (global $pause (mut i32) (i32.const 0))         ;; configuration "pause"
+  (global $paused (mut i32) (i32.const 0))        ;; the context waiting for a tick
 
   (data (i32.const 1024) "x-foo")                   ;; 5
   (data (i32.const 1040) "x-late")                  ;; 6
@@ -84,7 +92,19 @@
     (local.get $p))
   (func (export "proxy_on_context_create") (param i32 i32))
   (func (export "proxy_on_vm_start") (param i32 i32) (result i32) (i32.const 1))
-  (func (export "proxy_on_configure") (param i32 i32) (result i32) (i32.const 1))
+  ;; configuration "pause": on_request_headers pauses, and the next tick resumes it
+  (func (export "proxy_on_configure") (param $root i32) (param $size i32) (result i32)
+    (if (i32.eqz (call $get_cfg (i32.const 7) (i32.const 0) (i32.const 1) (i32.const 256) (i32.const 260)))
+      (then (if (i32.load (i32.const 260))
+        (then (global.set $pause (i32.eq (i32.load8_u (i32.load (i32.const 256))) (i32.const 112)))))))
+    (if (global.get $pause) (then (drop (call $tick (i32.const 20)))))
+    (i32.const 1))
+  (func (export "proxy_on_tick") (param $root i32)
+    (if (global.get $paused)
+      (then
+        (drop (call $set_effective (global.get $paused)))
+        (global.set $paused (i32.const 0))
+        (drop (call $continue (i32.const 0))))))
   (func (export "proxy_on_done") (param i32) (result i32) (i32.const 1))
   (func (export "proxy_on_delete") (param i32))
 
@@ -273,6 +293,8 @@
     (i32.store (i32.const 44000) (i32.const 0))
     (i32.store (i32.const 48000) (i32.const 0))
     (i32.store (i32.const 52000) (i32.const 0))
+    (if (global.get $pause)
+      (then (global.set $paused (local.get $ctx)) (return (i32.const 1))))
     (i32.const 0))
   (func (export "proxy_on_request_body") (param $ctx i32) (param $size i32) (param $eos i32) (result i32)
     (if (local.get $eos)

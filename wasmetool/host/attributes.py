@@ -69,6 +69,8 @@ def _req(ctx: Context, owner: Any, info: Any, field: str) -> bytes | None:
     if getattr(ctx, "req_released", False) and not owner.finished:
         # Envoy 1.40 once the filter let the request headers go: what comes from them is
         # NOT_FOUND, request.headers an empty map, the sizes count the body alone
+        if field == "total_size":
+            return _i64(getattr(owner, "request_body_bytes", 0))
         h = []
     if field == "path":
         return _hdr(h, b":path")

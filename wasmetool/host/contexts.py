@@ -114,7 +114,7 @@ class RootContext(Context):
 class StreamContext(Context):
     """An HTTP or TCP stream context; ``owner`` (HttpStream/Connection) holds the data."""
 
-    __slots__ = ("owner", "index", "req_released", "resp_released")
+    __slots__ = ("owner", "index", "req_released", "resp_released", "req_trl_released")
     kind = "stream"
 
     def __init__(self, cid: int, vm: Vm, root: RootContext, owner: Any, index: int) -> None:
@@ -125,9 +125,11 @@ class StreamContext(Context):
         self.owner = owner
         self.index = index
         # Envoy 1.40 lets go of the request (response) headers once this filter's
-        # on_request_headers (on_response_headers) returned Continue
+        # on_request_headers (on_response_headers) returned Continue or was resumed, and
+        # of the request trailers likewise
         self.req_released = False
         self.resp_released = False
+        self.req_trl_released = False
 
     def get_map(self, map_type: int, write: bool = False) -> list[tuple[bytes, bytes]] | None:
         if map_type <= abi.MAP_RESPONSE_TRAILERS:

@@ -152,7 +152,7 @@ class HttpStream:
             if map_type == abi.MAP_RESPONSE_HEADERS:
                 return self.resp_headers
             if map_type == abi.MAP_REQUEST_TRAILERS:
-                return self.req_trailers if self.req_trailers is not None else []
+                return []       # Envoy's access log has no request trailers: an empty map
             if map_type == abi.MAP_RESPONSE_TRAILERS:
                 return self.resp_trailers if self.resp_trailers is not None else []
             return None
@@ -163,6 +163,8 @@ class HttpStream:
         # trailers are only created for a write (Envoy's mutable map); a read of trailers
         # that do not exist is BAD_ARGUMENT
         if map_type == abi.MAP_REQUEST_TRAILERS:
+            if ctx is not None and ctx.req_trl_released:
+                return None
             if self.req_trailers is None:
                 return self._add_trailers(self.req) if write else None
             return self.req_trailers
@@ -463,6 +465,8 @@ class HttpStream:
             r = self._call(f, d, TRL, len(trls), 0)  # type: ignore[arg-type]
             if d.aborted or self.finished:
                 return
+            if not r and d.is_req:
+                f.ctx.req_trl_released = True
             if d.stop == i:        # this filter was buffering data
                 if r:
                     d.kind = TRL
@@ -492,6 +496,16 @@ class HttpStream:
         buf, beos, trl = d.buf, d.buf_eos, d.trl_held
         d.buf = None
         d.trl_held = False
+        ctx = d.chain[i].ctx
+        if ctx is not None and kind != DATA:
+            # Envoy 1.40 lets go of the headers (trailers) a filter held once it resumes
+            if kind == TRL:
+                if d.is_req:
+                    ctx.req_trl_released = True
+            elif d.is_req:
+                ctx.req_released = True
+            else:
+                ctx.resp_released = True
         if kind == HDR:
             self._headers_from(d, i + 1)
             if buf is not None and not (d.aborted or self.finished):

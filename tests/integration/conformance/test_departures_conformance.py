@@ -54,6 +54,8 @@ REQUESTS = [
     Request("POST", "/f", headers={"expect": "100-continue"}, body=b"abc"),
     Request(path="/g", headers={"te": "gzip, trailers", "referer": "http://r/"}),
     Request(path="/h?x=1", headers={"te": "gzip"}),
+    Request("POST", "/i", headers={"x-foo": "orig"}, body=[b"ab"], trailers={"x-foo": "t"}),
+    Request(path="/j"),
 ]
 
 
@@ -69,7 +71,7 @@ def _reports(r: list[Exchange]) -> list[dict[str, str | None]]:
 
 
 def _check_departures(r: list[Exchange], _log: str) -> None:
-    a, b, c, d, e, f, g, h = reports = _reports(r)
+    a, b, c, d, e, f, g, h, i, j = reports = _reports(r)
     # 1. what the connection manager added and removed before the filter ran
     assert a["x-p-keys"] == (":authority,:path,:method,:scheme,user-agent,accept-encoding,"
                              "x-foo,x-forwarded-proto n=8 s=135 r=1:")
@@ -108,6 +110,24 @@ def _check_departures(r: list[Exchange], _log: str) -> None:
     assert d["x-prev-lg"] is not None and d["x-prev-lg"].startswith(
         "v0=orig p0=orig q0=/c n0#12 z2 a2 r2 d2 t1 e0=orig P0000001001000000 h0=200 y2 j2 "
         "X0:0c000000/0:a502000000000000/0:0500000000000000/0:aa02000000000000")
+    # request trailers: gone after they passed the filter (t2); on_log has none (t1, an
+    # empty map), and request.total_size never counts them
+    assert i["x-p-sh"] == (f"{GONE} h0=200 y0 j0 X0:00000000/0:0000000000000000/"
+                           f"0:0200000000000000/0:0200000000000000 {STREAM}")
+    assert j["x-prev-lg"] is not None and j["x-prev-lg"].startswith(
+        "v0=orig p0=orig q0=/i n0#12 z2 a2 r2 d2 t1 e0=orig P0000001001000000 h0=200 y2 j2 "
+        "X0:0c000000/0:9a02000000000000/0:0200000000000000/0:9c02000000000000")
+
+
+def _check_paused(r: list[Exchange], _log: str) -> None:
+    reports = _reports(r)
+    # a filter that paused its request headers and resumed them (from on_tick) lets go of
+    # them just the same: in on_request_body and the response phase they are gone
+    for rep in reports:
+        assert rep["x-p-rh"] == STREAM
+        assert rep["x-p-sh"] is not None and rep["x-p-sh"].startswith(f"{GONE} h0=200 y0 j0")
+    assert reports[1]["x-p-rb"] == (f"{GONE} h2 y2 j2 X0:00000000/0:0000000000000000/"
+                                    f"0:0500000000000000/0:0500000000000000 {STREAM}")
 
 
 def _check_request_id(r: list[Exchange], _log: str) -> None:
@@ -130,8 +150,9 @@ def _scrub(normalised: dict[str, Any]) -> dict[str, Any]:
 
 
 CASES = [
-    ("host_departures", False, _check_departures),
-    ("host_departures_request_id", True, _check_request_id),
+    ("host_departures", False, None, _check_departures),
+    ("host_departures_request_id", True, None, _check_request_id),
+    ("host_departures_paused_headers", False, "pause", _check_paused),
 ]
 
 
@@ -140,9 +161,10 @@ def departures_wasm(compiled_filters: Callable[[str], Path]) -> Path:
     return compiled_filters("departures")
 
 
-def _setup(upstream: str, wasm: Path, request_id: bool) -> ProxySetup:
+def _setup(upstream: str, wasm: Path, request_id: bool, config: str | None) -> ProxySetup:
     return ProxySetup(upstream=upstream, generate_request_id=request_id,
-                      http_filters=[WasmPlugin(name="departures", wasm=wasm)])
+                      http_filters=[WasmPlugin(name="departures", wasm=wasm,
+                                               configuration=config)])
 
 
 def _envoy(name: str, setup: ProxySetup, check: Callable[[list[Exchange], str], None],
@@ -157,20 +179,24 @@ def _envoy(name: str, setup: ProxySetup, check: Callable[[list[Exchange], str], 
     return cache[name]
 
 
-@pytest.mark.parametrize(("name", "request_id", "check"), CASES, ids=[c[0] for c in CASES])
-def test_envoy(name: str, request_id: bool, check: Callable[[list[Exchange], str], None],
-               departures_wasm: Path, upstreams: dict[str, Any],
-               envoy_results: dict[str, Any], tmp_path: Path) -> None:
+@pytest.mark.parametrize(("name", "request_id", "config", "check"), CASES,
+                         ids=[c[0] for c in CASES])
+def test_envoy(name: str, request_id: bool, config: str | None,
+               check: Callable[[list[Exchange], str], None], departures_wasm: Path,
+               upstreams: dict[str, Any], envoy_results: dict[str, Any],
+               tmp_path: Path) -> None:
     envoy_results.pop(name, None)
-    _envoy(name, _setup(upstreams["upstream"].url, departures_wasm, request_id), check,
-           tmp_path, envoy_results)
+    _envoy(name, _setup(upstreams["upstream"].url, departures_wasm, request_id, config),
+           check, tmp_path, envoy_results)
 
 
-@pytest.mark.parametrize(("name", "request_id", "check"), CASES, ids=[c[0] for c in CASES])
-def test_wasmetool(name: str, request_id: bool, check: Callable[[list[Exchange], str], None],
-                   departures_wasm: Path, upstreams: dict[str, Any],
-                   envoy_results: dict[str, Any], tmp_path: Path) -> None:
-    setup = _setup(upstreams["upstream"].url, departures_wasm, request_id)
+@pytest.mark.parametrize(("name", "request_id", "config", "check"), CASES,
+                         ids=[c[0] for c in CASES])
+def test_wasmetool(name: str, request_id: bool, config: str | None,
+                   check: Callable[[list[Exchange], str], None], departures_wasm: Path,
+                   upstreams: dict[str, Any], envoy_results: dict[str, Any],
+                   tmp_path: Path) -> None:
+    setup = _setup(upstreams["upstream"].url, departures_wasm, request_id, config)
     expected = _envoy(name, setup, check, tmp_path / "envoy", envoy_results)
     with run_wasmetool(setup, tmp_path / "wasmetool") as proxy:
         replies = send_all(proxy.port, REQUESTS)
