@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -110,3 +111,23 @@ def test_a_peer_that_goes_away_fails_open_streams_and_later_calls() -> None:
         first, second = asyncio.run(run())
     assert first in (1, 14)           # cancelled by the server's shutdown, or reset
     assert second == 14               # nobody listens any more: UNAVAILABLE
+
+
+def test_https_cluster_speaks_h2_over_tls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.support.registry import make_test_ca
+
+    ca = make_test_ca(tmp_path / "ca")
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca.ca_file))    # trust the throw-away CA
+
+    async def main(port: int) -> tuple[tuple[int, bytes], list[bytes]]:
+        loop = asyncio.get_running_loop()
+        client = GrpcClient(loop, "grpc", "127.0.0.1", port, tls=True)
+        rec = Recorder(loop)
+        client.open(_request("Unary"), rec).send(b"secret", True)
+        closed = await asyncio.wait_for(rec.closed, 20)
+        client.close()
+        return closed, rec.messages()
+
+    with run_grpc_peer((ca.key_file.read_bytes(), ca.cert_file.read_bytes())) as peer:
+        closed, messages = asyncio.run(main(peer.port))
+    assert closed == (0, b"via_upstream") and messages == [b"echo:secret"]

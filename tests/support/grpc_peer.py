@@ -102,8 +102,9 @@ def _handlers() -> Any:
 
 
 @contextlib.contextmanager
-def run_grpc_peer() -> Iterator[GrpcPeer]:
-    """Start the server on a free 127.0.0.1 port; stop it on exit."""
+def run_grpc_peer(tls_cert: tuple[bytes, bytes] | None = None) -> Iterator[GrpcPeer]:
+    """Start the server on a free 127.0.0.1 port; stop it on exit. ``tls_cert`` =
+    (key PEM, certificate PEM) serves TLS (h2 with ALPN) instead of h2c."""
     import grpc
 
     # No deadline checks in the server: a call past its deadline is ended by the proxy
@@ -111,7 +112,10 @@ def run_grpc_peer() -> Iterator[GrpcPeer]:
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=16),
                          options=[("grpc.so_reuseport", 0), ("grpc.enable_deadline_checking", 0)])
     server.add_generic_rpc_handlers((_handlers(),))
-    port = server.add_insecure_port("127.0.0.1:0")
+    if tls_cert is None:
+        port = server.add_insecure_port("127.0.0.1:0")
+    else:
+        port = server.add_secure_port("127.0.0.1:0", grpc.ssl_server_credentials([tls_cert]))
     server.start()
     try:
         yield GrpcPeer(port, server)
