@@ -5,7 +5,8 @@
 ;; tests/support/grpc_peer.py); every call carries the metadata x-md: v1:
 ;;   /unary       call Unary "hello", timeout 5000     /empty   call Empty
 ;;   /meta        call Meta, timeout 5000              /meta0   call Meta, timeout 0
-;;   /fail        call Fail                            /slow    call Slow, timeout 300
+;;   /fail        call Fail                            /slow    call Slow, timeout 300, on
+;;                                                     cluster "silent" (never answers)
 ;;   /nomethod    call Nope                            /dead    call on cluster "dead"
 ;;   /nocluster   call on unknown cluster "nope"       /close-call  call Slow, then close
 ;;   /cancel-call call Slow, then cancel               /server  stream Server, send "go" (end)
@@ -95,6 +96,7 @@
   (data (i32.const 2144) "/empty")
   (data (i32.const 2176) "/close-call")
   (data (i32.const 2208) "/proto")
+  (data (i32.const 2272) "silent")
   (data (i32.const 2240) "/proto-nocluster")
   ;; GrpcService{envoy_grpc{cluster_name: "grpc"}, initial_metadata: [{x-svc: s}]} (20 bytes)
   (data (i32.const 2400) "\0a\06\0a\04grpc\2a\0a\0a\05x-svc\12\01s")
@@ -248,7 +250,7 @@
       (then (return (call $start (call $call (i32.const 1056) (i32.const 4) (i32.const 1184)
         (i32.const 4) (i32.const 1440) (i32.const 5) (i32.const 5000)) (local.get $ctx)))))
     (if (call $eq (local.get $p) (local.get $len) (i32.const 1632) (i32.const 5))   ;; /slow
-      (then (return (call $start (call $call (i32.const 1056) (i32.const 4) (i32.const 1216)
+      (then (return (call $start (call $call (i32.const 2272) (i32.const 6) (i32.const 1216)
         (i32.const 4) (i32.const 1440) (i32.const 5) (i32.const 300)) (local.get $ctx)))))
     (if (call $eq (local.get $p) (local.get $len) (i32.const 2208) (i32.const 6))   ;; /proto
       (then (return (call $start (call $call (i32.const 2400) (i32.const 20) (i32.const 1152)

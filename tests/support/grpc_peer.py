@@ -121,3 +121,39 @@ def run_grpc_peer(tls_cert: tuple[bytes, bytes] | None = None) -> Iterator[GrpcP
         yield GrpcPeer(port, server)
     finally:
         server.stop(grace=None)
+
+
+@contextlib.contextmanager
+def run_silent_peer() -> Iterator[GrpcPeer]:
+    """A TCP server on 127.0.0.1 that accepts connections, reads, and never answers: a
+    gRPC call to it can only end by the proxy's own timeout (a real gRPC server would race
+    the proxy's timer with its own deadline check)."""
+    import socket
+    import threading
+
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    listener.settimeout(0.2)
+    stop = threading.Event()
+    conns: list[socket.socket] = []
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _addr = listener.accept()
+            except OSError:
+                continue
+            conn.setblocking(False)
+            conns.append(conn)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield GrpcPeer(listener.getsockname()[1])
+    finally:
+        stop.set()
+        thread.join(timeout=2)
+        for conn in conns:
+            conn.close()
+        listener.close()

@@ -11,6 +11,7 @@ from wasmetool.errors import WasmetoolError
 DEFAULT_LISTEN = "127.0.0.1:8080"
 DEFAULT_ADMIN = "127.0.0.1:9901"
 LEVELS = ("trace", "debug", "info", "warn", "error", "critical")
+MAX_CONCURRENCY = 256
 
 
 def parse_address(value: str, flag: str) -> tuple[str, int]:
@@ -96,6 +97,12 @@ def register(app: typer.Typer) -> None:
                                             help="Time limit of each call into the plugin."),
         memory_limit_mb: int = typer.Option(256, "--memory-limit-mb",
                                             help="Memory cap of each VM, in MiB."),
+        concurrency: int = typer.Option(
+            1, "--concurrency",
+            help="Worker threads, as Envoy's --concurrency: each has its own event loop, "
+                 "listener (SO_REUSEPORT) and VMs, so a stuck filter stalls only its worker; "
+                 "shared data, queues and metrics stay process wide. "
+                 "Example: --concurrency 4"),
         request_id: bool | None = typer.Option(
             None, "--request-id/--no-request-id",
             help="Give requests without x-request-id a UUID one, as Envoy does by default "
@@ -128,6 +135,9 @@ def register(app: typer.Typer) -> None:
             raise WasmetoolError("--call-timeout-ms must be positive")
         if memory_limit_mb <= 0:
             raise WasmetoolError("--memory-limit-mb must be positive")
+        if not 1 <= concurrency <= MAX_CONCURRENCY:
+            raise WasmetoolError(f"--concurrency {concurrency} is out of range",
+                                 f"give 1 to {MAX_CONCURRENCY} worker threads")
         if ref is None and plugins is None:
             raise WasmetoolError("no filter given",
                                  "give a .wasm file or store ref, or --plugins FILE")
@@ -181,6 +191,7 @@ def register(app: typer.Typer) -> None:
             limits=Limits(call_timeout_ms=call_timeout_ms,
                           memory_limit_bytes=memory_limit_mb * 1024 * 1024),
             log_level=LEVELS.index(log_level.lower()),
+            concurrency=concurrency,
             generate_request_id=request_id if request_id is not None else
             setup.generate_request_id if setup.generate_request_id is not None else True,
         )

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from wasmetool.host import abi, pairs
 
 if TYPE_CHECKING:
-    from wasmetool.host.contexts import Context
+    from wasmetool.host.state import ContextState
 
 _I64 = struct.Struct("<q")
 _EMPTY_MAP = b"\0\0\0\0"       # a map property with no entries: count 0
@@ -59,10 +59,10 @@ def _size(m: list[tuple[bytes, bytes]] | None) -> int:
     return sum(len(k) + len(v) for k, v in m) if m else 0
 
 
-Getter = Callable[["Context", Any, Any], "bytes | None"]
+Getter = Callable[["ContextState", Any, Any], "bytes | None"]
 
 
-def _req(ctx: Context, owner: Any, info: Any, field: str) -> bytes | None:
+def _req(ctx: ContextState, owner: Any, info: Any, field: str) -> bytes | None:
     h = owner.get_map(abi.MAP_REQUEST_HEADERS) if owner is not None else None
     if h is None:
         return None
@@ -113,7 +113,7 @@ def _req(ctx: Context, owner: Any, info: Any, field: str) -> bytes | None:
     return None
 
 
-def _resp(ctx: Context, owner: Any, info: Any, field: str) -> bytes | None:
+def _resp(ctx: ContextState, owner: Any, info: Any, field: str) -> bytes | None:
     if owner is None:
         return None
     h = owner.get_map(abi.MAP_RESPONSE_HEADERS)
@@ -196,7 +196,7 @@ def _conn(info: Any, section: str, field: str) -> bytes | None:
     return None
 
 
-def get_property(ctx: Context, path: bytes) -> bytes | int | None:
+def get_property(ctx: ContextState, path: bytes) -> bytes | int | None:
     """The value of an attribute, None when it is not found, or an int status when Envoy
     answers one (the whole ``filter_state`` cannot be serialised: SERIALIZATION_FAILURE)."""
     parts = path.split(b"\0")
@@ -264,7 +264,7 @@ def get_property(ctx: Context, path: bytes) -> bytes | int | None:
     return None
 
 
-def set_property(ctx: Context, path: bytes, value: bytes) -> int:
+def set_property(ctx: ContextState, path: bytes, value: bytes) -> int:
     info = ctx.stream_info()
     if info is None:
         return abi.NOT_FOUND

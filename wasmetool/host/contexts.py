@@ -12,9 +12,8 @@ from typing import TYPE_CHECKING, Any
 from wasmetool.host import abi
 
 if TYPE_CHECKING:
-    from wasmetool.host.plugin import PluginRuntime
+    from wasmetool.host.state import PluginState, VmState
     from wasmetool.host.stream_info import StreamInfo
-    from wasmetool.host.vm import Vm
 
 
 # What Envoy 1.40 gives for a buffer type that exists but holds nothing here (a body outside
@@ -28,14 +27,14 @@ class Context:
     __slots__ = ("id", "vm", "root", "deleted")
     kind = "vm"
 
-    def __init__(self, cid: int, vm: Vm, root: RootContext | None) -> None:
+    def __init__(self, cid: int, vm: VmState, root: RootContext | None) -> None:
         self.id = cid
         self.vm = vm
         self.root = root
         self.deleted = False
 
     @property
-    def plugin(self) -> PluginRuntime | None:
+    def plugin(self) -> PluginState | None:
         return self.root.plugin if self.root is not None else None
 
     def get_map(self, map_type: int, write: bool = False) -> list[tuple[bytes, bytes]] | None:
@@ -98,7 +97,7 @@ class RootContext(Context):
     __slots__ = ("plugin_rt", "tick_period_ms", "timer", "done_pending")
     kind = "root"
 
-    def __init__(self, cid: int, vm: Vm, plugin: PluginRuntime) -> None:
+    def __init__(self, cid: int, vm: VmState, plugin: PluginState) -> None:
         super().__init__(cid, vm, None)
         self.root = self
         self.plugin_rt = plugin
@@ -107,7 +106,7 @@ class RootContext(Context):
         self.done_pending = False
 
     @property
-    def plugin(self) -> PluginRuntime:
+    def plugin(self) -> PluginState:
         return self.plugin_rt
 
 
@@ -117,7 +116,7 @@ class StreamContext(Context):
     __slots__ = ("owner", "index", "req_released", "resp_released", "req_trl_released")
     kind = "stream"
 
-    def __init__(self, cid: int, vm: Vm, root: RootContext, owner: Any, index: int) -> None:
+    def __init__(self, cid: int, vm: VmState, root: RootContext, owner: Any, index: int) -> None:
         self.id = cid           # Context.__init__, inlined (one per stream and filter)
         self.vm = vm
         self.root = root

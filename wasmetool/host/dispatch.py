@@ -39,6 +39,8 @@ class TimerHandle(Protocol):
 class Dispatcher(Protocol):
     def monotonic_ns(self) -> int: ...
     def call_soon(self, fn: Callable[[], None]) -> None: ...
+    def post(self, fn: Callable[[], None]) -> None:
+        """``call_soon`` from any thread (work for this dispatcher's thread)."""
     def call_later(self, delay_s: float, fn: Callable[[], None]) -> TimerHandle: ...
     def has_cluster(self, name: str) -> bool: ...
     def http_call(self, cluster: str, headers: Headers, body: bytes, trailers: Headers,
@@ -213,6 +215,9 @@ class ManualDispatcher:
 
     def call_soon(self, fn: Callable[[], None]) -> None:
         self._soon.append(fn)
+
+    def post(self, fn: Callable[[], None]) -> None:
+        self._soon.append(fn)       # deque.append is thread-safe; run_pending runs it
 
     def call_later(self, delay_s: float, fn: Callable[[], None]) -> _ManualTimer:
         timer = _ManualTimer(self.now_ns + int(delay_s * 1e9), next(self._seq), fn)

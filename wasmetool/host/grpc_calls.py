@@ -31,8 +31,7 @@ from wasmetool.host import abi
 from wasmetool.host.dispatch import GrpcRequest, GrpcStreamHandle, Headers
 
 if TYPE_CHECKING:
-    from wasmetool.host.contexts import RootContext
-    from wasmetool.host.vm import Vm
+    from wasmetool.host.state import RootState, VmState
 
 TOKEN_STEP = 4
 CALL_KIND = 1
@@ -120,7 +119,7 @@ class _Call:
     __slots__ = ("token", "root", "handle", "unary", "local_closed", "remote_closed",
                  "sent_end", "response", "gone")
 
-    def __init__(self, token: int, root: RootContext, unary: bool) -> None:
+    def __init__(self, token: int, root: RootState, unary: bool) -> None:
         self.token = token
         self.root = root
         self.handle: GrpcStreamHandle | None = None
@@ -185,7 +184,7 @@ class _Events:
 class VmGrpc:
     """The gRPC calls and streams of one VM, and what their callbacks may read."""
 
-    def __init__(self, vm: Vm) -> None:
+    def __init__(self, vm: VmState) -> None:
         self.vm = vm
         self.calls: dict[int, _Call] = {}
         self.last_call = CALL_KIND
@@ -196,7 +195,7 @@ class VmGrpc:
         self.message: bytearray | None = None
 
     # ------------------------------------------------------------------ host calls
-    def start(self, root: RootContext, target: bytes, service: str, method: str,
+    def start(self, root: RootState, target: bytes, service: str, method: str,
               metadata: Headers, message: bytes | None, timeout_ms: int | None,
               ret_token_ptr: int) -> int:
         """proxy_grpc_call (``message`` given) or proxy_grpc_stream (``message`` None);
@@ -302,7 +301,7 @@ class VmGrpc:
         else:
             self.trailing_metadata = metadata
         try:
-            self.vm.host._root_call(call.root, callback, call.token, len(metadata))
+            self.vm.host.root_call(call.root, callback, call.token, len(metadata))
         finally:
             self.initial_metadata = None
             self.trailing_metadata = None
@@ -314,7 +313,7 @@ class VmGrpc:
             call.gone = True
         self.message = bytearray(message)
         try:
-            self.vm.host._root_call(call.root, "proxy_on_grpc_receive", call.token,
+            self.vm.host.root_call(call.root, "proxy_on_grpc_receive", call.token,
                                     len(message))
         finally:
             self.message = None
@@ -326,6 +325,6 @@ class VmGrpc:
         vm = self.vm
         vm.status_code, vm.status_message = status, message
         try:
-            vm.host._root_call(call.root, "proxy_on_grpc_close", call.token, status)
+            vm.host.root_call(call.root, "proxy_on_grpc_close", call.token, status)
         finally:
             vm.status_code, vm.status_message = abi.OK, b""

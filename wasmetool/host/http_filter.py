@@ -29,7 +29,7 @@ from wasmetool.host.fastpath import GuestTrap
 
 if TYPE_CHECKING:
     from wasmetool.host.plugin import PluginRuntime
-    from wasmetool.host.runtime import Host
+    from wasmetool.host.state import HostServices
     from wasmetool.host.stream_info import StreamInfo
 
 Headers = list[tuple[bytes, bytes]]
@@ -123,7 +123,7 @@ class HttpStream:
     in_call: int
     close_after: bool
 
-    def __init__(self, host: Host, info: StreamInfo, callbacks: HttpStreamCallbacks,
+    def __init__(self, host: HostServices, info: StreamInfo, callbacks: HttpStreamCallbacks,
                  filters: list[_Filter]) -> None:
         self.host = host
         self.info = info

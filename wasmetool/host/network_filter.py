@@ -15,7 +15,7 @@ from wasmetool.host.fastpath import GuestTrap
 if TYPE_CHECKING:
     from wasmetool.host.contexts import StreamContext
     from wasmetool.host.plugin import PluginRuntime
-    from wasmetool.host.runtime import Host
+    from wasmetool.host.state import HostServices
     from wasmetool.host.stream_info import StreamInfo
 
 
@@ -53,7 +53,7 @@ class _Side:
 class Connection:
     __slots__ = ("host", "info", "cb", "filters", "down", "up", "finished", "closing", "started")
 
-    def __init__(self, host: Host, info: StreamInfo, callbacks: ConnectionCallbacks,
+    def __init__(self, host: HostServices, info: StreamInfo, callbacks: ConnectionCallbacks,
                  filters: list[_NetFilter]) -> None:
         self.host = host
         self.info = info

@@ -16,8 +16,7 @@ from wasmetool.host.memory import GuestMemory
 if TYPE_CHECKING:
     from wasmetool.host.config import Limits, VmConfig
     from wasmetool.host.dispatch import HttpCallResponse
-    from wasmetool.host.plugin import PluginRuntime
-    from wasmetool.host.runtime import Host
+    from wasmetool.host.state import HostServices, PluginState
 
 GuestTrap = fastpath.GuestTrap
 
@@ -147,14 +146,14 @@ def inspect_module(module: wasmtime.Module, source: str) -> str:
 
 
 class Vm:
-    def __init__(self, host: Host, key: tuple[Any, ...], config: VmConfig, limits: Limits,
+    def __init__(self, host: HostServices, key: tuple[Any, ...], config: VmConfig, limits: Limits,
                  name: str) -> None:
         self.host = host
         self.key = key
         self.config = config
         self.limits = limits
         self.name = name                         # first plugin's name, for messages
-        self.plugins: list[PluginRuntime] = []
+        self.plugins: list[PluginState] = []
         self.roots: dict[bytes, RootContext] = {}
         self.contexts: dict[int, Context] = {}
         self.next_context_id = 1

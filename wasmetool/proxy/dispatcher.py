@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -116,6 +117,7 @@ class AsyncioDispatcher:
         self.loop = loop
         self.clusters = clusters
         self.stats = stats
+        self.thread_id = threading.get_ident()     # the loop's thread: made on it
         self.grpc_clients: dict[str, GrpcClient] = {}
 
     def grpc_stream(self, request: GrpcRequest, events: GrpcEvents) -> GrpcStream:
@@ -139,6 +141,12 @@ class AsyncioDispatcher:
 
     def call_soon(self, fn: Callable[[], None]) -> None:
         self.loop.call_soon(_guarded, fn)
+
+    def post(self, fn: Callable[[], None]) -> None:
+        if threading.get_ident() == self.thread_id:
+            self.loop.call_soon(_guarded, fn)
+        else:       # from another worker's thread (a shared queue it enqueued to)
+            self.loop.call_soon_threadsafe(_guarded, fn)
 
     def call_later(self, delay_s: float, fn: Callable[[], None]) -> asyncio.TimerHandle:
         return self.loop.call_later(max(delay_s, 0.0), _guarded, fn)

@@ -874,9 +874,11 @@ class HttpProxyServer:
     def protocol(self) -> HttpServerConnection:
         return HttpServerConnection(self)
 
-    async def listen(self, host: str, port: int) -> tuple[str, int]:
+    async def listen(self, host: str, port: int, reuse_port: bool = False) -> tuple[str, int]:
+        """Listen; with ``reuse_port`` beside the other workers' sockets on the same port."""
         self.server = await self.loop.create_server(self.protocol, host, port, backlog=1024,
-                                                    reuse_address=True)
+                                                    reuse_address=True,
+                                                    reuse_port=True if reuse_port else None)
         sockname = self.server.sockets[0].getsockname()
         self.sweeper = self.loop.call_later(SWEEP_INTERVAL_S, self._sweep)
         return sockname[0], sockname[1]

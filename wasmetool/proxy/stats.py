@@ -44,6 +44,14 @@ class ServerStats:
         else:
             self.downstream_rq_1xx += 1
 
+    @classmethod
+    def total(cls, parts: list[ServerStats]) -> ServerStats:
+        """The sum of several workers' counters (a snapshot; workers keep counting)."""
+        if len(parts) == 1:
+            return parts[0]
+        return cls(**{item.name: sum(getattr(p, item.name) for p in parts)
+                      for item in fields(cls)})
+
     def prometheus_text(self) -> str:
         lines: list[str] = []
         for item in fields(self):

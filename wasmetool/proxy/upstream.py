@@ -16,7 +16,7 @@ from typing import Protocol
 import httptools
 
 from wasmetool.host.plugin_file import HttpTarget
-from wasmetool.proxy.http1 import HOP_BY_HOP, STATUS_BYTES, HeaderInjection, chunk
+from wasmetool.proxy.http1 import HOP_BY_HOP, STATUS_BYTES, HeaderInjection, chunk, trailer_block
 from wasmetool.proxy.stats import ServerStats
 
 log = logging.getLogger(__name__)
@@ -162,8 +162,6 @@ class UpstreamConnection(asyncio.Protocol):
 
     def send_trailers(self, trailers: Headers) -> None:
         if self.chunked:
-            from wasmetool.proxy.http1 import trailer_block
-
             self._write(trailer_block(trailers))
         self.request_done = True
 

@@ -34,11 +34,11 @@ STREAM_HEADERS = ":status,content-type,grpc-accept-encoding"
 @pytest.fixture(scope="module")
 def grpc_env(compiled_filters: Callable[[str], Path],
              upstreams: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    from tests.support.grpc_peer import run_grpc_peer
+    from tests.support.grpc_peer import run_grpc_peer, run_silent_peer
     from tests.support.ports import free_port
 
-    with run_grpc_peer() as peer:
-        yield {"upstream": upstreams["upstream"].url, "grpc": peer.url,
+    with run_grpc_peer() as peer, run_silent_peer() as silent:
+        yield {"upstream": upstreams["upstream"].url, "grpc": peer.url, "silent": silent.url,
                "dead": f"http://127.0.0.1:{free_port()}",
                "wasm": compiled_filters("grpc_call")}
 
@@ -46,7 +46,8 @@ def grpc_env(compiled_filters: Callable[[str], Path],
 def _setup(env: dict[str, Any]) -> ProxySetup:
     return ProxySetup(upstream=env["upstream"],
                       http_filters=[WasmPlugin(name="grpc_call", wasm=env["wasm"])],
-                      grpc_clusters={"grpc": env["grpc"], "dead": env["dead"]})
+                      grpc_clusters={"grpc": env["grpc"], "dead": env["dead"],
+                                     "silent": env["silent"]})
 
 
 def _traces(r: list[Exchange]) -> list[str | None]:
@@ -74,7 +75,8 @@ def _check_unary_failures(r: list[Exchange], _log: str) -> None:
         # grpc-message and Envoy's response details in braces
         "S0 k5 C7:nope{via_upstream} L0",
         "S0 k9 C12:Method not found!{via_upstream} L0",
-        # past the call's timeout: UNAVAILABLE, not DEADLINE_EXCEEDED
+        # past the call's timeout (a peer that never answers): UNAVAILABLE, not
+        # DEADLINE_EXCEEDED
         "S0 k13 C14:upstream request timeout{response_timeout} L0",
         # a timeout of 0 reaches the server as a deadline already past
         "S0 k17 C4:Deadline Exceeded{via_upstream} L0",

@@ -30,7 +30,7 @@ def test_outside_pointer_answers_invalid_memory_access_and_is_logged_at_debug() 
         debug = [m for m in emu.log_messages(abi.DEBUG) if "outside the guest" in m]
         assert len(debug) == 2 and "100 bytes at 0xffffff00" in debug[0]
         assert [plugin for plugin, _m in seen] == ["plugin", "plugin"]
-        assert emu.host.metrics.host_counters["wasmetool_memory_faults_total"] == 2
+        assert emu.host.counters["wasmetool_memory_faults_total"] == 2
         assert vm.failed is None and ex.status == 200          # the stream goes on
 
 
@@ -38,4 +38,4 @@ def test_no_debug_line_above_debug_level() -> None:
     with HttpEmulator(CODE, log_level=abi.INFO) as emu:
         emu.request(REQ)
         assert not [m for m in emu.log_messages() if "outside the guest" in m]
-        assert emu.host.metrics.host_counters["wasmetool_memory_faults_total"] == 2
+        assert emu.host.counters["wasmetool_memory_faults_total"] == 2

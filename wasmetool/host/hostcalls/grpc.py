@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING
 
 from wasmetool.host import abi, pairs
 from wasmetool.host.grpc_calls import VmGrpc
-from wasmetool.host.hostcalls import hostcall
+from wasmetool.host.hostcalls.registry import hostcall
 
 if TYPE_CHECKING:
-    from wasmetool.host.vm import Vm
+    from wasmetool.host.state import VmState
 
 
-def _grpc(vm: Vm) -> VmGrpc:
+def _grpc(vm: VmState) -> VmGrpc:
     state = vm.grpc
     if state is None:
         state = vm.grpc = VmGrpc(vm)
@@ -28,7 +28,7 @@ def _text(raw: bytes) -> str:
     return raw.decode("utf-8", "replace")
 
 
-def _start(vm: Vm, up: int, up_sz: int, svc: int, svc_sz: int, method: int, method_sz: int,
+def _start(vm: VmState, up: int, up_sz: int, svc: int, svc_sz: int, method: int, method_sz: int,
            md: int, md_sz: int, message: bytes | None, timeout_ms: int | None,
            ret_id: int) -> int:
     mem = vm.mem
@@ -47,7 +47,7 @@ def _start(vm: Vm, up: int, up_sz: int, svc: int, svc_sz: int, method: int, meth
 
 
 @hostcall("proxy_grpc_call", "iiiiiiiiiiii")
-def proxy_grpc_call(vm: Vm, up: int, up_sz: int, svc: int, svc_sz: int, method: int,
+def proxy_grpc_call(vm: VmState, up: int, up_sz: int, svc: int, svc_sz: int, method: int,
                     method_sz: int, md: int, md_sz: int, msg: int, msg_sz: int,
                     timeout_ms: int, ret_id: int) -> int:
     message = vm.mem.read(msg, msg_sz)
@@ -58,13 +58,13 @@ def proxy_grpc_call(vm: Vm, up: int, up_sz: int, svc: int, svc_sz: int, method: 
 
 
 @hostcall("proxy_grpc_stream", "iiiiiiiii")
-def proxy_grpc_stream(vm: Vm, up: int, up_sz: int, svc: int, svc_sz: int, method: int,
+def proxy_grpc_stream(vm: VmState, up: int, up_sz: int, svc: int, svc_sz: int, method: int,
                       method_sz: int, md: int, md_sz: int, ret_id: int) -> int:
     return _start(vm, up, up_sz, svc, svc_sz, method, method_sz, md, md_sz, None, None, ret_id)
 
 
 @hostcall("proxy_grpc_send", "iiii")
-def proxy_grpc_send(vm: Vm, token: int, msg: int, msg_sz: int, end_stream: int) -> int:
+def proxy_grpc_send(vm: VmState, token: int, msg: int, msg_sz: int, end_stream: int) -> int:
     message = vm.mem.read(msg, msg_sz)
     if message is None:
         return abi.INVALID_MEMORY_ACCESS
@@ -72,10 +72,10 @@ def proxy_grpc_send(vm: Vm, token: int, msg: int, msg_sz: int, end_stream: int) 
 
 
 @hostcall("proxy_grpc_cancel", "i")
-def proxy_grpc_cancel(vm: Vm, token: int) -> int:
+def proxy_grpc_cancel(vm: VmState, token: int) -> int:
     return _grpc(vm).cancel(token)
 
 
 @hostcall("proxy_grpc_close", "i")
-def proxy_grpc_close(vm: Vm, token: int) -> int:
+def proxy_grpc_close(vm: VmState, token: int) -> int:
     return _grpc(vm).close(token)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from wasmetool.host import abi, pairs
-from wasmetool.host.hostcalls import hostcall
+from wasmetool.host.hostcalls.registry import hostcall
 
 if TYPE_CHECKING:
-    from wasmetool.host.vm import Vm
+    from wasmetool.host.state import VmState
 
 MAX_MAP_TYPE = abi.MAP_HTTP_CALL_RESPONSE_TRAILERS
 
@@ -27,7 +27,7 @@ def _append(m: list[tuple[bytes, bytes]], key: bytes, value: bytes) -> None:
 
 
 @hostcall("proxy_get_header_map_pairs", "iii")
-def proxy_get_header_map_pairs(vm: Vm, map_type: int, ptr_ptr: int, size_ptr: int) -> int:
+def proxy_get_header_map_pairs(vm: VmState, map_type: int, ptr_ptr: int, size_ptr: int) -> int:
     if map_type > MAX_MAP_TYPE:
         return abi.BAD_ARGUMENT
     m = vm.ctx().get_map(map_type)
@@ -35,7 +35,7 @@ def proxy_get_header_map_pairs(vm: Vm, map_type: int, ptr_ptr: int, size_ptr: in
 
 
 @hostcall("proxy_set_header_map_pairs", "iii")
-def proxy_set_header_map_pairs(vm: Vm, map_type: int, ptr: int, size: int) -> int:
+def proxy_set_header_map_pairs(vm: VmState, map_type: int, ptr: int, size: int) -> int:
     if map_type > MAX_MAP_TYPE:
         return abi.BAD_ARGUMENT
     data = vm.mem.read(ptr, size)
@@ -52,7 +52,7 @@ def proxy_set_header_map_pairs(vm: Vm, map_type: int, ptr: int, size: int) -> in
 
 
 @hostcall("proxy_get_header_map_size", "ii")
-def proxy_get_header_map_size(vm: Vm, map_type: int, ret_ptr: int) -> int:
+def proxy_get_header_map_size(vm: VmState, map_type: int, ret_ptr: int) -> int:
     if map_type > MAX_MAP_TYPE:
         return abi.BAD_ARGUMENT
     m = vm.ctx().get_map(map_type, True)
@@ -65,7 +65,7 @@ def proxy_get_header_map_size(vm: Vm, map_type: int, ret_ptr: int) -> int:
 
 
 @hostcall("proxy_get_header_map_value", "iiiii")
-def proxy_get_header_map_value(vm: Vm, map_type: int, kptr: int, ksize: int, ptr_ptr: int,
+def proxy_get_header_map_value(vm: VmState, map_type: int, kptr: int, ksize: int, ptr_ptr: int,
                                size_ptr: int) -> int:
     if map_type > MAX_MAP_TYPE:
         return abi.BAD_ARGUMENT
@@ -85,7 +85,7 @@ def proxy_get_header_map_value(vm: Vm, map_type: int, kptr: int, ksize: int, ptr
 
 
 @hostcall("proxy_add_header_map_value", "iiiii")
-def proxy_add_header_map_value(vm: Vm, map_type: int, kptr: int, ksize: int, vptr: int,
+def proxy_add_header_map_value(vm: VmState, map_type: int, kptr: int, ksize: int, vptr: int,
                                vsize: int) -> int:
     if map_type > MAX_MAP_TYPE:
         return abi.BAD_ARGUMENT
@@ -102,7 +102,7 @@ def proxy_add_header_map_value(vm: Vm, map_type: int, kptr: int, ksize: int, vpt
 
 
 @hostcall("proxy_replace_header_map_value", "iiiii")
-def proxy_replace_header_map_value(vm: Vm, map_type: int, kptr: int, ksize: int, vptr: int,
+def proxy_replace_header_map_value(vm: VmState, map_type: int, kptr: int, ksize: int, vptr: int,
                                    vsize: int) -> int:
     if map_type > MAX_MAP_TYPE:
         return abi.BAD_ARGUMENT
@@ -122,7 +122,7 @@ def proxy_replace_header_map_value(vm: Vm, map_type: int, kptr: int, ksize: int,
 
 
 @hostcall("proxy_remove_header_map_value", "iii")
-def proxy_remove_header_map_value(vm: Vm, map_type: int, kptr: int, ksize: int) -> int:
+def proxy_remove_header_map_value(vm: VmState, map_type: int, kptr: int, ksize: int) -> int:
     if map_type > MAX_MAP_TYPE:
         return abi.BAD_ARGUMENT
     key = vm.mem.read(kptr, ksize)
