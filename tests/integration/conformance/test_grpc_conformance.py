@@ -187,3 +187,16 @@ def test_cluster_flag_names_a_grpc_cluster(grpc_env: dict[str, Any], tmp_path: P
     assert traces[0] == "S0 k5 R10:echo:hello L0"
     assert traces[1] is not None and traces[1].startswith("S0 k6 s0 M5[")
     assert traces[1].endswith("C0:via_upstream L0")
+
+
+def test_grpc_calls_from_every_worker(grpc_env: dict[str, Any], tmp_path: Path) -> None:
+    """With --concurrency 2 each worker has its own VM and gRPC connection; calls from both
+    complete (each VM numbers its own tokens)."""
+    from tests.support.exchange import send_concurrently
+
+    with run_wasmetool(_setup(grpc_env), tmp_path, extra_args=["--concurrency", "2"]) as proxy:
+        replies = send_concurrently(proxy.port, [Request(path="/unary")] * 8)
+        assert proxy.alive()
+    traces = _traces(replies)
+    assert all(t is not None and t.startswith("S0 k") and t.endswith(" R10:echo:hello L0")
+               for t in traces)
