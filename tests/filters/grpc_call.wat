@@ -15,6 +15,8 @@
 ;;   /collect     stream Collect, send "x", "y", "" (end)
 ;;   /cancel-stream  stream Bidi, send "a", then cancel
 ;;   /stream-dead / /stream-nocluster   stream Bidi on cluster "dead" / "nope"
+;;   /stream-nomethod / /stream-fail    stream Nope / Fail, send "go" (end): answered by
+;;                the server with trailers only
 ;;   /tokens      send/cancel/close on tokens that do not exist: 1001, 1000, 1002, 1003
 ;;   /proto       call Meta with a serialized GrpcService (envoy_grpc cluster "grpc" and
 ;;                initial_metadata x-svc: s) in place of the cluster name
@@ -97,13 +99,15 @@
   (data (i32.const 2176) "/close-call")
   (data (i32.const 2208) "/proto")
   (data (i32.const 2272) "silent")
+  (data (i32.const 2304) "/stream-nomethod")
+  (data (i32.const 2336) "/stream-fail")
   (data (i32.const 2240) "/proto-nocluster")
   ;; GrpcService{envoy_grpc{cluster_name: "grpc"}, initial_metadata: [{x-svc: s}]} (20 bytes)
   (data (i32.const 2400) "\0a\06\0a\04grpc\2a\0a\0a\05x-svc\12\01s")
   ;; GrpcService{envoy_grpc{cluster_name: "nope"}} (8 bytes)
   (data (i32.const 2432) "\0a\06\0a\04nope")
   ;; metadata: x-md: v1 (20 bytes)
-  (data (i32.const 2304) "\01\00\00\00" "\04\00\00\00\02\00\00\00" "x-md\00v1\00")
+  (data (i32.const 2368) "\01\00\00\00" "\04\00\00\00\02\00\00\00" "x-md\00v1\00")
   ;; per token slot (token & 63): context id at 8192, finished flag at 8448;
   ;; trace at 131072 + slot * 2048; the trace of a request whose call never started at 129024
 
@@ -195,11 +199,11 @@
   (func $call (param $cl i32) (param $cll i32) (param $m i32) (param $ml i32)
               (param $msg i32) (param $msgl i32) (param $timeout i32) (result i32)
     (call $grpc_call (local.get $cl) (local.get $cll) (i32.const 1088) (i32.const 9)
-      (local.get $m) (local.get $ml) (i32.const 2304) (i32.const 20)
+      (local.get $m) (local.get $ml) (i32.const 2368) (i32.const 20)
       (local.get $msg) (local.get $msgl) (local.get $timeout) (i32.const 264)))
   (func $stream (param $cl i32) (param $cll i32) (param $m i32) (param $ml i32) (result i32)
     (call $grpc_stream (local.get $cl) (local.get $cll) (i32.const 1088) (i32.const 9)
-      (local.get $m) (local.get $ml) (i32.const 2304) (i32.const 20) (i32.const 264)))
+      (local.get $m) (local.get $ml) (i32.const 2368) (i32.const 20) (i32.const 264)))
   ;; after a call/stream was asked for: 1 = started (trace begun, context remembered);
   ;; 0 = refused (the trace "S<status>" was added to the request already)
   (func $start (param $rc i32) (param $ctx i32) (result i32)
@@ -330,6 +334,18 @@
             (call $item (i32.const 120) (call $grpc_cancel (global.get $tok)))
             (call $send (i32.const 2081) (i32.const 1) (i32.const 0))
             (call $done_here)))
+        (return (i32.const 0))))
+    (if (call $eq (local.get $p) (local.get $len) (i32.const 2304) (i32.const 16))  ;; /stream-nomethod
+      (then
+        (if (call $start (call $stream (i32.const 1056) (i32.const 4) (i32.const 1248)
+              (i32.const 4)) (local.get $ctx))
+          (then (call $send (i32.const 2048) (i32.const 2) (i32.const 1)) (return (i32.const 1))))
+        (return (i32.const 0))))
+    (if (call $eq (local.get $p) (local.get $len) (i32.const 2336) (i32.const 12))  ;; /stream-fail
+      (then
+        (if (call $start (call $stream (i32.const 1056) (i32.const 4) (i32.const 1184)
+              (i32.const 4)) (local.get $ctx))
+          (then (call $send (i32.const 2048) (i32.const 2) (i32.const 1)) (return (i32.const 1))))
         (return (i32.const 0))))
     (if (call $eq (local.get $p) (local.get $len) (i32.const 1952) (i32.const 12))  ;; /stream-dead
       (then (return (call $start (call $stream (i32.const 1312) (i32.const 4) (i32.const 1376)

@@ -11,7 +11,8 @@ Envoy 1.40's async gRPC client does around it, as recorded with real Envoy:
   timeout of 0 is sent as a deadline of 0), the plugin's metadata, then
   ``x-envoy-internal: true`` and ``x-envoy-expected-rq-timeout-ms``;
 * the initial metadata the plugin sees is the response headers (``:status`` included)
-  plus ``x-envoy-upstream-service-time``;
+  plus ``x-envoy-upstream-service-time``; a trailers-only answer is empty initial
+  metadata, then those headers (with the service time) as trailing metadata;
 * the close message is ``<grpc-message>{<details>}``, or just ``<details>`` when the
   peer sent none: ``via_upstream`` for an answer from the peer;
 * a call past its timeout closes with 14 ``upstream request timeout{response_timeout}``;
@@ -150,6 +151,8 @@ class GrpcStream:
     def on_response(self, headers: Headers, ended: bool) -> None:
         if self.done:
             return
+        elapsed_ms = (time.monotonic_ns() - self.started_ns) // 1_000_000
+        headers = [*headers, (b"x-envoy-upstream-service-time", str(elapsed_ms).encode())]
         if ended:                       # trailers-only: everything is in these headers
             self.events.on_initial_metadata([])
             if self.done:
@@ -158,9 +161,7 @@ class GrpcStream:
             self.on_end()
             return
         self.response_headers = headers
-        elapsed_ms = (time.monotonic_ns() - self.started_ns) // 1_000_000
-        self.events.on_initial_metadata(
-            [*headers, (b"x-envoy-upstream-service-time", str(elapsed_ms).encode())])
+        self.events.on_initial_metadata(headers)
 
     def on_data(self, data: bytes) -> None:
         if self.done:

@@ -114,6 +114,12 @@ def _check_streams(r: list[Exchange], _log: str) -> None:
         # trailers-only metadata, then UNAVAILABLE
         f"S0 k22 M0[] T4[:status,content-type,grpc-status,grpc-message] C14:{REFUSED} L0",
         "S4 L0",
+        # the server answers with trailers only: empty initial metadata, then its headers
+        # and Envoy's service time as trailing metadata
+        "S0 k26 s0 M0[] T5[:status,content-type,grpc-status,grpc-message,"
+        "x-envoy-upstream-service-time] C12:Method not found!{via_upstream} L0",
+        "S0 k30 s0 M0[] T6[:status,content-type,grpc-status,grpc-message,x-trail,"
+        "x-envoy-upstream-service-time] C7:nope{via_upstream} L0",
     ]
 
 
@@ -140,7 +146,8 @@ CASES = [
     _case("grpc_cancel_close", ["/cancel-call", "/close-call", "/cancel-stream", "/tokens",
                                 "/unary"], _check_cancel_close),
     _case("grpc_streams", ["/server", "/bidi", "/bidi-close", "/collect", "/stream-dead",
-                           "/stream-nocluster"], _check_streams),
+                           "/stream-nocluster", "/stream-nomethod", "/stream-fail"],
+          _check_streams),
     _case("grpc_service_proto", ["/proto", "/proto-nocluster", "/unary"], _check_service_proto),
 ]
 
