@@ -255,6 +255,8 @@ class _Connection(asyncio.Protocol):
         self.streams: dict[int, GrpcStream] = {}
         self.usable = True                        # False after GOAWAY / close
         self.connect_timer: asyncio.TimerHandle | None = None
+        self.bytes_in = 0                         # what the peer sent ...
+        self.frames_in = False                    # ... and whether any of it was HTTP/2
 
     # ------------------------------------------------------------ asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -267,6 +269,7 @@ class _Connection(asyncio.Protocol):
                 self.start(stream)
 
     def data_received(self, data: bytes) -> None:
+        self.bytes_in += len(data)
         try:
             events = self.h2.receive_data(data)
         except h2.exceptions.ProtocolError as exc:
@@ -276,11 +279,17 @@ class _Connection(asyncio.Protocol):
             if self.transport is not None:
                 self.transport.close()
             return
+        if events:
+            self.frames_in = True
         for event in events:
             self._event(event)
         self._write()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.bytes_in and not self.frames_in:
+            # the peer answered, but not in HTTP/2 (say, an HTTP/1.1 server): as Envoy
+            self._lost("protocol error", "protocol_error")
+            return
         self._lost("connection termination", "connection_termination")
 
     # ------------------------------------------------------------ streams

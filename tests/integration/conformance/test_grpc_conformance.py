@@ -134,8 +134,23 @@ def _check_service_proto(r: list[Exchange], _log: str) -> None:
     ]
 
 
-def _case(name: str, paths: list[str], check: Callable[[list[Exchange], str], None]) -> Case:
-    return Case(name, lambda env: _setup(env),  # type: ignore[arg-type, return-value]
+def _check_not_http2(r: list[Exchange], _log: str) -> None:
+    failed = ("upstream connect error or disconnect/reset before headers. reset reason: "
+              "protocol error{upstream_reset_before_response_started{protocol_error}}")
+    assert _traces(r) == [
+        f"S0 k5 C14:{failed} L0",
+        f"S0 k6 M0[] T4[:status,content-type,grpc-status,grpc-message] C14:{failed} L0",
+        "S0 k9 R10:echo:hello L0",
+    ]
+
+
+def _case(name: str, paths: list[str], check: Callable[[list[Exchange], str], None],
+          http1_as_dead: bool = False) -> Case:
+    def setup(env: dict[str, Any]) -> ProxySetup:
+        if http1_as_dead:       # "dead" is the HTTP/1.1 echo upstream: not an HTTP/2 server
+            env = {**env, "dead": env["upstream"]}
+        return _setup(env)
+    return Case(name, setup,  # type: ignore[arg-type]
                 [Request(path=p) for p in paths], check)
 
 
@@ -149,6 +164,8 @@ CASES = [
                            "/stream-nocluster", "/stream-nomethod", "/stream-fail"],
           _check_streams),
     _case("grpc_service_proto", ["/proto", "/proto-nocluster", "/unary"], _check_service_proto),
+    _case("grpc_peer_not_http2", ["/dead", "/stream-dead", "/unary"], _check_not_http2,
+          http1_as_dead=True),
 ]
 
 
