@@ -24,7 +24,9 @@
 ;;
 ;; Trace items: S<status of call/stream> k<token>; s<status> per send; x<status> cancel;
 ;; c<status> close; M<n>[keys] initial metadata; R<size>:<first 120 bytes> a message;
-;; T<n>[keys] trailing metadata; C<status>:<proxy_get_status message> close; and at the
+;; T<n>[keys] trailing metadata; C<status>:<proxy_get_status message> close (for a stream
+;; then a<send on it> b<close it> b<close it again>, for a call b<close it>, from
+;; proxy_on_grpc_close); and at the
 ;; end L<n>, how many callbacks so far came for calls already reported (late events).
 ;; A unary call is reported at its first message or its close, a stream at its close;
 ;; then the request continues (proxy_continue_stream).
@@ -411,5 +413,12 @@
     (call $putc (i32.const 58))
     (if (i32.eqz (call $get_status (i32.const 268) (i32.const 256) (i32.const 260)))
       (then (call $put (i32.load (i32.const 256)) (i32.load (i32.const 260)))))
+    (if (i32.eq (i32.and (local.get $token) (i32.const 3)) (i32.const 2))
+      (then   ;; a stream the peer closed: send on it, close it, close it again
+        (call $item (i32.const 97) (call $grpc_send (local.get $token) (i32.const 2048) (i32.const 2) (i32.const 0)))
+        (call $item (i32.const 98) (call $grpc_close (local.get $token)))
+        (call $item (i32.const 98) (call $grpc_close (local.get $token))))
+      (else   ;; a call that failed: close it from its own callback
+        (call $item (i32.const 98) (call $grpc_close (local.get $token)))))
     (call $finish (local.get $token)))
 )

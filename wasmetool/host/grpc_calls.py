@@ -18,6 +18,9 @@ tests/integration/conformance/test_grpc_conformance.py).
 * cancel: the call/stream is reset and forgotten (a second cancel is NOT_FOUND); close of
   a call cancels it; close of a stream ends its sending side, later sends answer OK and
   send nothing, and the peer's answers still arrive.
+* A token is forgotten only after its last callback returned: from proxy_on_grpc_close
+  the guest may still close it (OK), and send on a stream the peer closed (OK, nothing
+  sent); a stream the guest never closed stays known until it does.
 
 The wire is the dispatcher's business (:class:`~wasmetool.host.dispatch.Dispatcher`
 ``grpc_stream``): h2c in ``wasmetool run``, the test's answers in the emulator.
@@ -166,19 +169,21 @@ class _Events:
         if call.gone:
             return
         calls = self.calls
+        # as Envoy, the token is forgotten after its last callback returned (so the guest
+        # may still close or cancel it from that callback)
+        call.remote_closed = True
         if call.unary:
-            calls.forget(call)
             if status == 0 and call.response is not None:
                 calls.deliver_message(call, call.response)
-                return
-            if status == 0:            # OK without a message: a broken answer
-                status, message = GRPC_INTERNAL, b""
-            calls.deliver_close(call, status, message)
+            else:
+                if status == 0:        # OK without a message: a broken answer
+                    status, message = GRPC_INTERNAL, b""
+                calls.deliver_close(call, status, message)
+            calls.forget(call)
             return
-        call.remote_closed = True
+        calls.deliver_close(call, status, message)
         if call.local_closed:
             calls.forget(call)
-        calls.deliver_close(call, status, message)
 
 
 class VmGrpc:

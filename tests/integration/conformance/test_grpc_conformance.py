@@ -72,15 +72,16 @@ def _check_unary(r: list[Exchange], _log: str) -> None:
 def _check_unary_failures(r: list[Exchange], _log: str) -> None:
     assert _traces(r) == [
         # a failure reports only proxy_on_grpc_close; proxy_get_status gives the
-        # grpc-message and Envoy's response details in braces
-        "S0 k5 C7:nope{via_upstream} L0",
-        "S0 k9 C12:Method not found!{via_upstream} L0",
+        # grpc-message and Envoy's response details in braces; the call can still be
+        # closed from that callback (b0)
+        "S0 k5 C7:nope{via_upstream} b0 L0",
+        "S0 k9 C12:Method not found!{via_upstream} b0 L0",
         # past the call's timeout (a peer that never answers): UNAVAILABLE, not
         # DEADLINE_EXCEEDED
-        "S0 k13 C14:upstream request timeout{response_timeout} L0",
+        "S0 k13 C14:upstream request timeout{response_timeout} b0 L0",
         # a timeout of 0 reaches the server as a deadline already past
-        "S0 k17 C4:Deadline Exceeded{via_upstream} L0",
-        f"S0 k21 C14:{REFUSED} L0",
+        "S0 k17 C4:Deadline Exceeded{via_upstream} b0 L0",
+        f"S0 k21 C14:{REFUSED} b0 L0",
         "S4 L0",                        # unknown cluster: PARSE_FAILURE, no token used
         "S0 k25 R10:echo:hello L0",
     ]
@@ -100,26 +101,28 @@ def _check_cancel_close(r: list[Exchange], _log: str) -> None:
 def _check_streams(r: list[Exchange], _log: str) -> None:
     assert _traces(r) == [
         # server stream: initial metadata (response headers + Envoy's service time),
-        # each message, trailing metadata, then close with status 0
+        # each message, trailing metadata, then close with status 0; in that callback the
+        # stream still exists: a send is OK, a close OK, a second close NOT_FOUND
         f"S0 k6 s0 M5[{STREAM_HEADERS},x-init,x-envoy-upstream-service-time] R3:one R3:two "
-        "R5:three T3[grpc-status,grpc-message,x-trail] C0:via_upstream L0",
+        "R5:three T3[grpc-status,grpc-message,x-trail] C0:via_upstream a0 b0 b1 L0",
         f"S0 k10 s0 s0 M4[{STREAM_HEADERS},x-envoy-upstream-service-time] R4:re:a R4:re:b "
-        "T2[grpc-status,grpc-message] C0:via_upstream L0",
+        "T2[grpc-status,grpc-message] C0:via_upstream a0 b0 b1 L0",
         # proxy_grpc_close ends the sending side: a later send is OK but sends nothing
         f"S0 k14 s0 c0 s0 M4[{STREAM_HEADERS},x-envoy-upstream-service-time] R4:re:a "
-        "T2[grpc-status,grpc-message] C0:via_upstream L0",
+        "T2[grpc-status,grpc-message] C0:via_upstream a0 b0 b1 L0",
         f"S0 k18 s0 s0 s0 M4[{STREAM_HEADERS},x-envoy-upstream-service-time] R4:x+y+ "
-        "T2[grpc-status,grpc-message] C0:via_upstream L0",
+        "T2[grpc-status,grpc-message] C0:via_upstream a0 b0 b1 L0",
         # an unreachable peer: Envoy's local gRPC reply as empty initial metadata and
         # trailers-only metadata, then UNAVAILABLE
-        f"S0 k22 M0[] T4[:status,content-type,grpc-status,grpc-message] C14:{REFUSED} L0",
+        f"S0 k22 M0[] T4[:status,content-type,grpc-status,grpc-message] C14:{REFUSED} "
+        "a0 b0 b1 L0",
         "S4 L0",
         # the server answers with trailers only: empty initial metadata, then its headers
         # and Envoy's service time as trailing metadata
         "S0 k26 s0 M0[] T5[:status,content-type,grpc-status,grpc-message,"
-        "x-envoy-upstream-service-time] C12:Method not found!{via_upstream} L0",
+        "x-envoy-upstream-service-time] C12:Method not found!{via_upstream} a0 b0 b1 L0",
         "S0 k30 s0 M0[] T6[:status,content-type,grpc-status,grpc-message,x-trail,"
-        "x-envoy-upstream-service-time] C7:nope{via_upstream} L0",
+        "x-envoy-upstream-service-time] C7:nope{via_upstream} a0 b0 b1 L0",
     ]
 
 
@@ -138,8 +141,9 @@ def _check_not_http2(r: list[Exchange], _log: str) -> None:
     failed = ("upstream connect error or disconnect/reset before headers. reset reason: "
               "protocol error{upstream_reset_before_response_started{protocol_error}}")
     assert _traces(r) == [
-        f"S0 k5 C14:{failed} L0",
-        f"S0 k6 M0[] T4[:status,content-type,grpc-status,grpc-message] C14:{failed} L0",
+        f"S0 k5 C14:{failed} b0 L0",
+        f"S0 k6 M0[] T4[:status,content-type,grpc-status,grpc-message] C14:{failed} "
+        "a0 b0 b1 L0",
         "S0 k9 R10:echo:hello L0",
     ]
 
@@ -210,7 +214,7 @@ def test_cluster_flag_names_a_grpc_cluster(grpc_env: dict[str, Any], tmp_path: P
     traces = _traces(replies)
     assert traces[0] == "S0 k5 R10:echo:hello L0"
     assert traces[1] is not None and traces[1].startswith("S0 k6 s0 M5[")
-    assert traces[1].endswith("C0:via_upstream L0")
+    assert traces[1].endswith("C0:via_upstream a0 b0 b1 L0")
 
 
 def test_grpc_calls_from_every_worker(grpc_env: dict[str, Any], tmp_path: Path) -> None:

@@ -60,7 +60,7 @@ def test_unary_failure_is_one_close_with_status_and_message(emu: HttpEmulator) -
     ex = _request(emu, "/fail")
     emu.dispatcher.grpc_streams[-1].close(7, b"nope{via_upstream}")
     emu.run_pending()
-    assert _trace(ex) == "S0 k5 C7:nope{via_upstream} L0"
+    assert _trace(ex) == "S0 k5 C7:nope{via_upstream} b0 L0"
     # the status is readable only during proxy_on_grpc_close
     vm = emu.host.all_vms[0]
     assert (vm.status_code, vm.status_message) == (abi.OK, b"")
@@ -70,7 +70,7 @@ def test_unary_ok_without_a_message_is_internal(emu: HttpEmulator) -> None:
     ex = _request(emu, "/unary")
     emu.dispatcher.grpc_streams[-1].close(0, b"")
     emu.run_pending()
-    assert _trace(ex) == "S0 k5 C13: L0"
+    assert _trace(ex) == "S0 k5 C13: b0 L0"
 
 
 def test_bidi_stream_reports_every_event_in_order(emu: HttpEmulator) -> None:
@@ -87,7 +87,7 @@ def test_bidi_stream_reports_every_event_in_order(emu: HttpEmulator) -> None:
     stream.close(0, b"via_upstream")
     emu.run_pending()
     assert _trace(ex) == ("S0 k6 s0 s0 M2[:status,x-init] R4:re:a R4:re:b T1[grpc-status] "
-                          "C0:via_upstream L0")
+                          "C0:via_upstream a0 b0 b1 L0")
 
 
 def test_close_ends_sending_and_later_sends_send_nothing(emu: HttpEmulator) -> None:
@@ -97,7 +97,7 @@ def test_close_ends_sending_and_later_sends_send_nothing(emu: HttpEmulator) -> N
     stream.message(b"re:a")
     stream.close(0, b"via_upstream")
     emu.run_pending()
-    assert _trace(ex) == "S0 k6 s0 c0 s0 R4:re:a C0:via_upstream L0"
+    assert _trace(ex) == "S0 k6 s0 c0 s0 R4:re:a C0:via_upstream a0 b0 b1 L0"
 
 
 def test_cancelled_stream_gets_no_more_callbacks(emu: HttpEmulator) -> None:
