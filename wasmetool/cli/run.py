@@ -112,7 +112,7 @@ def register(app: typer.Typer) -> None:
 
         Prints one line with the listening address once ready; Ctrl-C stops it.
 
-        Example: wasmetool run filter.wasm --config '{"header": "x-hello"}'   # then: curl localhost:8080
+        Example: wasmetool run me/filter:v1 --config 'hi there'   # curl -i localhost:8080 shows hello: hi there
         """
         from wasmetool.host.config import Limits
         from wasmetool.host.plugin_file import (

@@ -498,8 +498,11 @@ def load_document(path: Path) -> Any:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise WasmetoolError(f"plugin file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise WasmetoolError(f"cannot read plugin file {path}: {exc}") from None
+    except OSError as exc:
+        raise WasmetoolError(f"cannot read plugin file {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise WasmetoolError(f"plugin file {path} is not UTF-8 text",
+                             "give a YAML, JSON or TOML file") from None
     suffix = path.suffix.lower()
     if suffix in (".yaml", ".yml"):
         import yaml
