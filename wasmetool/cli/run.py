@@ -81,7 +81,8 @@ def register(app: typer.Typer) -> None:
             help="Where requests go (http://HOST:PORT; HOST:PORT with --tcp). "
                  "Default: the built-in echo upstream, which answers with the request as JSON."),
         cluster: list[str] = typer.Option(
-            [], "--cluster", help="A named cluster for proxy_http_call: NAME=URL (repeatable)."),
+            [], "--cluster", help="A named cluster for proxy_http_call and gRPC calls (h2c): NAME=URL "
+                 "(repeatable)."),
         config: str | None = typer.Option(
             None, "--config", "-c", help="Plugin configuration: a string or @file."),
         root_id: str | None = typer.Option(
@@ -118,6 +119,10 @@ def register(app: typer.Typer) -> None:
                  "listener (SO_REUSEPORT) and VMs, so a stuck filter stalls only its worker; "
                  "shared data, queues and metrics stay process wide. "
                  "Example: --concurrency 4"),
+        request_id: bool | None = typer.Option(
+            None, "--request-id/--no-request-id",
+            help="Give requests without x-request-id a UUID one, as Envoy does by default "
+                 "(plugin file: generate_request_id). Default: on."),
     ) -> None:
         """Run filters locally: an HTTP/1.1 proxy (or TCP proxy) with the plugin chain in it.
 
@@ -206,5 +211,7 @@ def register(app: typer.Typer) -> None:
             log_level=LEVELS.index(log_level.lower()),
             observer=_trace_printer() if trace else None,
             concurrency=concurrency,
+            generate_request_id=request_id if request_id is not None else
+            setup.generate_request_id if setup.generate_request_id is not None else True,
         )
         RunServer(options).run()

@@ -57,6 +57,9 @@ class Host:
         self.started = False
         self._ticker = False
         self.http_streams = 0
+        # called with (plugin name, message) when a host call is given memory outside the
+        # guest's; the test API's strict mode sets it to fail the test
+        self.on_memory_fault: Callable[[str, str], None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -104,6 +107,7 @@ class Host:
         cfg = p.config
         step = "proxy_on_context_create"
         prev = vm.enter(root)
+        vm.configuring = True
         try:
             if ex.proxy_on_context_create is not None:
                 ex.proxy_on_context_create(cid, 0)
@@ -123,6 +127,7 @@ class Host:
             raise WasmetoolError(f"plugin {cfg.name}: {step} failed: {e}",
                                  "see the plugin's log") from None
         finally:
+            vm.configuring = False
             vm.leave(prev)
         if vm.failed:
             raise WasmetoolError(f"plugin {cfg.name}: VM failed during start-up: {vm.failed}",
@@ -280,6 +285,10 @@ class Host:
                 for ctx in waiting:
                     ctx.owner.on_vm_failed(ctx)
             self.dispatcher.call_soon(fail_waiting)
+
+    def root_call(self, root: RootContext, name: str, *args: int) -> int:
+        """A root-context callback, for the runtime's lower half (HostServices)."""
+        return self._root_call(root, name, *args)
 
     def _root_call(self, root: RootContext, name: str, *args: int) -> int:
         vm = root.vm

@@ -284,6 +284,24 @@ class StrictModeError(AssertionError):
     """A host call failed (or the guest trapped) while the emulator ran in strict mode."""
 
 
+def _peek(mem: Any, ptr: int, n: int) -> bytes | None:
+    """Guest memory as the trace reads it: like GuestMemory.read, but an access outside
+    the memory is not reported as the guest's fault (the trace must change nothing)."""
+    if mem is None:
+        return None
+    end = ptr + n
+    if end > mem.size:
+        mem.refresh()
+        if end > mem.size:
+            return None
+    return bytes(mem.view[ptr:end])
+
+
+def _peek_u32(mem: Any, ptr: int) -> int | None:
+    data = _peek(mem, ptr, 4)
+    return _U32.unpack(data)[0] if data is not None else None
+
+
 def _capture_in(mem: Any, specs: tuple[tuple[str, str], ...], raw: tuple[int, ...],
                 out_slots: list[tuple[str, str, int, int]]) -> Captured:
     """A host call's arguments as numbers and the bytes they point at (read now: the guest
@@ -300,7 +318,7 @@ def _capture_in(mem: Any, specs: tuple[tuple[str, str], ...], raw: tuple[int, ..
             if kind in ("out", "outpairs"):
                 out_slots.append((name, kind, ptr, size))
             else:
-                args.append((name, kind, mem.read(ptr, size) if mem is not None else None))
+                args.append((name, kind, _peek(mem, ptr, size)))
             continue
         value = raw[i]
         i += 1
@@ -315,13 +333,13 @@ def _capture_out(mem: Any, slots: list[tuple[str, str, int, int]]) -> Captured:
     out: Captured = []
     for name, kind, ptr, size_ptr in slots:
         if kind == "u32":
-            out.append((name, "", mem.get_u32(ptr)))
+            out.append((name, "", _peek_u32(mem, ptr)))
         elif kind == "u64":
-            data = mem.read(ptr, 8)
+            data = _peek(mem, ptr, 8)
             out.append((name, "", _U64.unpack(data)[0] if data is not None else None))
         else:
-            p, n = mem.get_u32(ptr), mem.get_u32(size_ptr)
-            out.append((name, kind, mem.read(p, n) if p is not None and n is not None
+            p, n = _peek_u32(mem, ptr), _peek_u32(mem, size_ptr)
+            out.append((name, kind, _peek(mem, p, n) if p is not None and n is not None
                         else None))
     return out
 

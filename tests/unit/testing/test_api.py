@@ -138,10 +138,12 @@ def test_local_reply_and_properties(wasm) -> None:
     assert ex.body == b"denied by wasm filter\n" and ex.headers["x-local-reply"] == "wasm"
     assert ex.forwarded_headers is None
 
-    emu = HttpEmulator(wasm("properties"))
-    ex = emu.new_exchange().send_request_headers(req("/p?q=1"))
+    emu = HttpEmulator(wasm("http_call"), clusters=["callout"], name="callout-filter")
+    ex = emu.new_exchange().send_request_headers(req("/p?q=1"))      # paused: a call out
     assert ex.get_property("request.path") == b"/p?q=1"
     assert ex.get_property(["request", "method"]) == b"GET"
+    assert ex.get_property("plugin_name") == b"callout-filter"
+    assert ex.get_property("source.address") == b"127.0.0.1:40000"
 
 
 def test_shared_data_queues_metrics_and_logs(wasm) -> None:
