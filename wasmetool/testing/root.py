@@ -190,8 +190,17 @@ class HostEmulator:
         self.host = Host(plugins, self.dispatcher, limits=limits or Limits(),
                          log_sink=self.logs.append, log_level=level_number(log_level),
                          observer=self.time)
+        if strict:     # a host call given memory outside the guest's (WASI ones too)
+            self.host.on_memory_fault = self._memory_fault
         if start:
             self.start()
+
+    def _memory_fault(self, plugin: str, message: str) -> None:
+        if self.tracer is None:
+            return
+        ev = TraceEvent("hostcall", "(memory fault)", plugin, 0, 0, [])
+        ev.error = message
+        self.tracer.violations.append(ev)
 
     @classmethod
     def load(cls, source: str | Path, **options: Any) -> Any:

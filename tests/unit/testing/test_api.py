@@ -352,3 +352,14 @@ def test_the_guest_reads_the_virtual_clock() -> None:
     assert call.outputs == {"time": first[0]}             # the trace shows the same value
     other = HttpEmulator(wasmtime.wat2wasm(CLOCK_READER), wall_clock_ns=5, trace=False)
     assert clocks(other)[0] == 5
+
+
+def test_strict_mode_reports_memory_faults_of_wasi_calls_too(wasm) -> None:
+    lenient = HttpEmulator(wasm("hostile_calls"))
+    assert lenient.request(req("/")).status == 200
+    strict = HttpEmulator(wasm("hostile_calls"), strict=True)
+    with pytest.raises(StrictModeError) as failed:
+        strict.request(req("/"))
+    text = str(failed.value)
+    assert "(memory fault)() = host call given memory outside the guest's" in text
+    assert "INVALID_MEMORY_ACCESS" in text
