@@ -204,7 +204,7 @@ class TraceEvent:
                  "_args", "_outputs", "_shown_args", "_shown_outputs")
 
     def __init__(self, kind: str, name: str, plugin: str, context_id: int, depth: int,
-                 args: Captured | dict[str, Any] | None = None) -> None:
+                 args: Any = None) -> None:
         self.kind = kind
         self.name = name
         self.plugin = plugin
@@ -223,8 +223,14 @@ class TraceEvent:
         """The decoded arguments: enum names, strings and maps read from guest memory."""
         if self._shown_args is None:
             raw = self._args
-            self._shown_args = dict(raw) if isinstance(raw, dict) else {
-                name: _show(kind, value) for name, kind, value in raw}
+            if isinstance(raw, dict):
+                self._shown_args = dict(raw)
+            elif isinstance(raw, tuple):         # a callback: (specs, its integer args)
+                specs, values = raw
+                self._shown_args = {name: _show(kind, v)
+                                    for (name, kind), v in zip(specs, values, strict=False)}
+            else:
+                self._shown_args = {name: _show(kind, value) for name, kind, value in raw}
         return self._shown_args
 
     @property
@@ -421,7 +427,7 @@ class Tracer:
 
         def traced(*raw: int) -> int:
             if specs is not None:
-                args = [(n, kind, v) for (n, kind), v in zip(specs, raw[1:], strict=False)]
+                args: Any = (specs, raw[1:])             # formatted when read
                 cid = raw[0]
             else:
                 args = [(f"a{i}", "", v) for i, v in enumerate(raw)]
