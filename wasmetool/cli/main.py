@@ -25,6 +25,7 @@ from wasmetool.errors import WasmetoolError
 COMMAND_MODULES: tuple[str, ...] = (
     "wasmetool.cli.init",
     "wasmetool.cli.build",
+    "wasmetool.cli.toolchain",
     "wasmetool.cli.store",
     "wasmetool.cli.run",
     "wasmetool.cli.registry",
