@@ -108,6 +108,32 @@ def cache_mount(*parts: str) -> str:
     return str(directory)
 
 
+CA_BUNDLES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt",
+              "/etc/ssl/cert.pem")
+CONTAINER_CA = "/etc/wasmetool/host-ca.crt"
+
+
+def host_ca_bundle() -> Path | None:
+    """The CA bundle this machine trusts (``SSL_CERT_FILE``, else the system one).
+
+    Build containers get it, so downloads (crates, npm packages, Go modules) work
+    behind the same TLS-inspecting proxies the host works behind.
+    """
+    for candidate in (os.environ.get("SSL_CERT_FILE"), *CA_BUNDLES):
+        if candidate and Path(candidate).is_file():
+            return Path(candidate)
+    return None
+
+
+def ca_mount_and_env() -> tuple[list[tuple[str, str, bool]], dict[str, str]]:
+    bundle = host_ca_bundle()
+    if bundle is None:
+        return [], {}
+    env = {"SSL_CERT_FILE": CONTAINER_CA, "CARGO_HTTP_CAINFO": CONTAINER_CA,
+           "NODE_EXTRA_CA_CERTS": CONTAINER_CA, "npm_config_cafile": CONTAINER_CA}
+    return [(str(bundle.resolve()), CONTAINER_CA, True)], env
+
+
 def docker_volumes(spec: ContainerSpec) -> dict[str, dict[str, str]]:
     """The SDK's ``volumes=`` argument (bind mounts of host directories)."""
     return {source: {"bind": target, "mode": "ro" if read_only else "rw"}
@@ -120,11 +146,14 @@ def run_container(spec: ContainerSpec, runner: Any, client: Any | None = None) -
 
     client = client or docker_client()
     labels = {BUILD_LABEL: "1", **spec.labels}
-    env = {"HOME": "/tmp", **spec.env}
+    ca_mounts, ca_env = ca_mount_and_env()
+    env = {"HOME": "/tmp", **ca_env, **spec.env}
+    volumes = docker_volumes(spec)
+    volumes.update({source: {"bind": target, "mode": "ro"} for source, target, _ in ca_mounts})
     try:
         container = client.containers.create(
             spec.image, spec.command, working_dir=spec.workdir, environment=env,
-            volumes=docker_volumes(spec), user=spec.user or "", labels=labels,
+            volumes=volumes, user=spec.user or "", labels=labels,
             network_mode="host", detach=True, init=True,
         )
     except ImageNotFound:

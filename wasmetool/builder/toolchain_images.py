@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from wasmetool.builder.base import LANGUAGES, canonical_language
+from wasmetool.builder.container import host_ca_bundle
 from wasmetool.errors import WasmetoolError
 
 DOCKERFILES = Path(__file__).parent / "toolchains"
@@ -231,6 +232,9 @@ def build_image(client: Any, language: str, base: str, write: Write) -> Toolchai
     try:
         with tempfile.TemporaryDirectory(prefix="wasmetool-toolchain-") as context:
             (Path(context) / "Dockerfile").write_bytes(dockerfile(language).read_bytes())
+            # The CA bundle the host trusts, for downloads during the build.
+            bundle = host_ca_bundle()
+            (Path(context) / "host-ca.crt").write_bytes(bundle.read_bytes() if bundle else b"")
             built = _stream(client.api.build(path=context, dockerfile="Dockerfile",
                                              buildargs={"BASE": base, **build_args(language)},
                                              network_mode="host", rm=True, forcerm=True,

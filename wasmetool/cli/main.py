@@ -86,7 +86,12 @@ app.command()(version)
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, turning user errors into one line and exit code 1."""
     try:
-        app(args=argv, standalone_mode=False)
+        result = app(args=argv, standalone_mode=False)
+        # Not standalone, Typer turns Ctrl-C (and typer.Exit) into a returned exit code.
+        if isinstance(result, int) and not isinstance(result, bool) and result != 0:
+            if result == 130:
+                print("error: interrupted", file=sys.stderr)
+            return result
     except WasmetoolError as exc:
         print(f"error: {exc.one_line()}", file=sys.stderr)
         return 1
