@@ -4,7 +4,8 @@
 #   ./install.sh          wasmetool and its Python dependencies
 #   ./install.sh --dev    also the test tools and every real component the test
 #                         suite runs against: Envoy 1.40, Debian's docker-registry,
-#                         the wasm toolchains (clang/wasi-libc/libc++, Rust, Go, npm)
+#                         the wasm toolchains (clang/wasi-libc/libc++, Rust, Go, npm),
+#                         Docker's engine and mmdebstrap (container-build tests)
 #
 # Idempotent: a second run checks what is there and changes nothing.
 # Environment: WASMETOOL_VENV (venv path), PYTHON (interpreter, default python3).
@@ -57,6 +58,7 @@ if [ "$dev" = 1 ]; then
     clang lld lld-22 wasi-libc libc++-dev-wasm32 libclang-rt-dev-wasm32
     rustc-web cargo-web rust-web-src
     docker-registry apache2-utils openssl wrk curl
+    docker.io mmdebstrap  # a private dockerd + a Debian base image for container builds
   )
   missing=()
   for pkg in "${apt_packages[@]}"; do
