@@ -184,6 +184,10 @@ def ensure_image(client: Any, language: str, write: Write) -> ToolchainImage:
 VERSION_LINE = "wasmetool-version "
 
 
+class BuildStreamError(Exception):
+    """The engine reported a failed build step (its output is already shown)."""
+
+
 @dataclass
 class _BuildOutput:
     image_id: str | None = None
@@ -203,9 +207,7 @@ def _stream(chunks: Any, write: Write) -> _BuildOutput:
                     if sep and key.strip():
                         result.versions[key.strip()] = " ".join(value.split())
         elif "error" in chunk:
-            message = " ".join(str(chunk["error"]).split())
-            raise WasmetoolError(f"the toolchain image build failed: {message[:300]}",
-                                 "its output is shown above")
+            raise BuildStreamError(" ".join(str(chunk["error"]).split())[:300])
         elif isinstance(chunk.get("aux"), dict) and "ID" in chunk["aux"]:
             result.image_id = chunk["aux"]["ID"]
     return result
@@ -216,6 +218,28 @@ def _label_dockerfile(image_id: str, versions: dict[str, str]) -> bytes:
     pairs = " ".join(f"{json.dumps(VERSION_LABEL + key)}={json.dumps(value)}"
                      for key, value in sorted(versions.items()))
     return f"FROM {image_id}\nLABEL {pairs}\n".encode()
+
+
+def _ensure_base(client: Any, base: str, write: Write) -> None:
+    """The base on the engine (pulled if missing), or one error saying how to get one."""
+    from docker.errors import DockerException, ImageNotFound
+
+    try:
+        client.images.get(base)
+        return
+    except ImageNotFound:
+        pass
+    except DockerException as exc:
+        raise WasmetoolError(f"cannot look up the base image {base}: {exc}") from None
+    write(f"pulling the base image {base} ...\n")
+    try:
+        client.images.pull(base)
+    except DockerException as exc:
+        reason = " ".join(str(exc).split())[:200]
+        raise WasmetoolError(
+            f"the base image {base} is not on the engine and cannot be pulled ({reason})",
+            "pass --base with a Debian 12 image the engine has, e.g. one made with "
+            "mmdebstrap and `docker import` (see docs/build.md)") from None
 
 
 def build_image(client: Any, language: str, base: str, write: Write) -> ToolchainImage:
@@ -229,6 +253,7 @@ def build_image(client: Any, language: str, base: str, write: Write) -> Toolchai
 
     language = canonical_language(language)
     name = image_name(language)
+    _ensure_base(client, base, write)
     try:
         with tempfile.TemporaryDirectory(prefix="wasmetool-toolchain-") as context:
             (Path(context) / "Dockerfile").write_bytes(dockerfile(language).read_bytes())
@@ -246,14 +271,14 @@ def build_image(client: Any, language: str, base: str, write: Write) -> Toolchai
             fileobj=io.BytesIO(_label_dockerfile(built.image_id, built.versions)), tag=name,
             rm=True, forcerm=True, pull=False, decode=True, network_mode="none"),
             lambda _text: None)
+    except BuildStreamError as exc:
+        raise WasmetoolError(f"building {name} FROM {base} failed: {exc}",
+                             "its output is shown above") from None
     except (BuildError, APIError) as exc:
         explanation = getattr(exc, "explanation", None) or str(exc)
-        missing_base = any(word in explanation for word in
-                           ("pull access denied", "not found", "no such host", "lookup"))
-        hint = ("build or import that base image first, or pass another --base" if missing_base
-                else "check the engine and the network")
         raise WasmetoolError(f"building {name} FROM {base} failed: "
-                             f"{' '.join(explanation.split())[:300]}", hint) from None
+                             f"{' '.join(explanation.split())[:300]}",
+                             "check the engine and the network") from None
     except DockerException as exc:
         raise WasmetoolError(f"building {name} failed: {' '.join(str(exc).split())[:300]}",
                              "check the Docker engine") from None

@@ -47,8 +47,8 @@ def test_build_output_gives_versions_and_image_id() -> None:
     assert "".join(shown).startswith("Step 1/5")
 
 
-def test_build_error_is_one_user_error() -> None:
-    with pytest.raises(WasmetoolError, match="toolchain image build failed: The command .* returned"):
+def test_build_error_is_reported_as_a_failed_step() -> None:
+    with pytest.raises(ti.BuildStreamError, match="The command .* returned a non-zero code: 100"):
         ti._stream(iter([{"error": "The command '/bin/sh -c apt-get' returned a non-zero code: 100"}]),
                    lambda _text: None)
 
