@@ -117,3 +117,31 @@ def test_toolchain_commands_without_engine_are_one_clear_error(cli, tmp_path: Pa
 def test_unknown_toolchain_language_lists_the_choices(cli) -> None:
     result = cli("toolchain", "build", "zig")
     assert result.code == 1 and "unknown language 'zig'" in result.err
+
+
+def test_engine_is_found_as_the_docker_cli_finds_it(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """DOCKER_HOST, else the current context of the Docker CLI config, else the default socket."""
+    import hashlib
+    import json
+
+    from wasmetool.builder import container
+
+    config = tmp_path / "docker-config"
+    meta = config / "contexts" / "meta" / hashlib.sha256(b"remote").hexdigest()
+    meta.mkdir(parents=True)
+    (meta / "meta.json").write_text(json.dumps(
+        {"Name": "remote", "Metadata": {},
+         "Endpoints": {"docker": {"Host": f"unix://{tmp_path}/ctx.sock", "SkipTLSVerify": False}}}))
+    monkeypatch.setenv("DOCKER_CONFIG", str(config))
+    monkeypatch.delenv("DOCKER_CONTEXT", raising=False)
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    (config / "config.json").write_text("{}")
+    assert container.engine_address() == f"unix://{container.DEFAULT_SOCKET}"
+    (config / "config.json").write_text(json.dumps({"currentContext": "remote"}))
+    assert container.engine_address() == f"unix://{tmp_path}/ctx.sock"
+    monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:2375")
+    assert container.engine_address() == "tcp://127.0.0.1:2375"
+    monkeypatch.delenv("DOCKER_HOST")
+    with pytest.raises(WasmetoolError, match=f"no Docker engine answers at unix://{tmp_path}/ctx.sock"):
+        container.docker_client()
