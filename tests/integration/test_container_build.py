@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import wasmetool_command
-from tests.support.docker_engine import Engine, docker_engine
+from tests.support.docker_engine import Engine, ci_cache, docker_engine
 from tests.support.hello import hello_through_run
 from tests.support.ports import free_port, wait_until
 from wasmetool.builder.container import BUILD_LABEL
@@ -42,8 +42,15 @@ def engine() -> Iterator[Engine]:
 def container_env(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Environment for the CLI: the engine, one shared home, and no compiler on PATH."""
     no_compilers = tmp_path_factory.mktemp("path-without-compilers")
+    home = tmp_path_factory.mktemp("container-home")
+    # The containers' dependency caches (cargo home and target with the compiled std,
+    # Go modules, npm) live in the CI cache, so a second CI run does not rebuild std.
+    shared = ci_cache() / "container-caches"
+    shared.mkdir(parents=True, exist_ok=True)
+    (home / "cache").mkdir()
+    (home / "cache" / "container").symlink_to(shared)
     env = {**os.environ, "DOCKER_HOST": engine.host, "PATH": str(no_compilers),
-           "WASMETOOL_HOME": str(tmp_path_factory.mktemp("container-home"))}
+           "WASMETOOL_HOME": str(home)}
     assert not any(shutil.which(tool, path=env["PATH"]) for tool in COMPILERS)
     for language in LANGUAGES:  # built once; later runs find them in the cached data root
         if find_local(engine.client, language) is None:

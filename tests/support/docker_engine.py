@@ -11,6 +11,7 @@ Cache layout (``WASMETOOL_CI_CACHE``, default ~/.cache/wasmetool-ci):
     base/<suite>-minbase-<BASE_VERSION>.tar      the mmdebstrap root filesystem
     docker-<dockerd version>-<driver>/data       the engine's data root (images)
     docker.lock                                  one engine per data root at a time
+    container-caches/                            the build containers' cargo/Go/npm caches
 
 A second run finds the base image and the toolchain images in the data root
 and builds nothing. dockerd is a child of the test process, stopped by its pid.
@@ -184,4 +185,7 @@ def docker_engine() -> Iterator[Engine]:
             for netns in (run_dir / "exec" / "netns").glob("*"):  # dockerd leaves it mounted
                 subprocess.run(["umount", str(netns)], capture_output=True, check=False)
             shutil.rmtree(run_dir, ignore_errors=True)
+            if run_dir.exists():  # containerd may still be leaving
+                time.sleep(2)
+                shutil.rmtree(run_dir, ignore_errors=True)
             fcntl.flock(lock.fileno(), fcntl.LOCK_UN)

@@ -105,7 +105,7 @@ def cache_mount(*parts: str) -> str:
     """A host directory for a container-side cache (cargo home, Go module cache, npm)."""
     directory = paths.cache_dir() / "container" / Path(*parts)
     directory.mkdir(parents=True, exist_ok=True)
-    return str(directory)
+    return str(directory.resolve())
 
 
 CA_BUNDLES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt",
