@@ -271,6 +271,9 @@ def build_image(client: Any, language: str, base: str, write: Write) -> Toolchai
             fileobj=io.BytesIO(_label_dockerfile(built.image_id, built.versions)), tag=name,
             rm=True, forcerm=True, pull=False, decode=True, network_mode="none"),
             lambda _text: None)
+    except KeyboardInterrupt:
+        client.close()  # the engine cancels a build whose client went away
+        raise
     except BuildStreamError as exc:
         raise WasmetoolError(f"building {name} FROM {base} failed: {exc}",
                              "its output is shown above") from None

@@ -75,7 +75,7 @@ def toolchain_build(
         built.append(image)
         if output == "text":
             print(f"built {image.name} ({human_size(image.size)}): "
-                  + ", ".join(image.versions.values()))
+                  + _short_versions(image.versions))
     if output == "json":
         print_json([image.to_json() for image in built])
 
@@ -107,9 +107,21 @@ def toolchain_list(output: str = output_option()) -> None:
               file=sys.stderr)
         return
     rows = [[image.language, ("* " if image.current else "  ") + image.name,
-             "; ".join(image.versions.values()) or "-", human_size(image.size),
-             _age(image.created)] for image in images]
+             _short_versions(image.versions), human_size(image.size), _age(image.created)]
+            for image in images]
     print_table(["LANGUAGE", "  IMAGE", "VERSIONS", "SIZE", "AGE"], rows)
+
+
+def _short_versions(versions: dict[str, str]) -> str:
+    """`clang 14.0.6, libc++ 14.0` for the table (-o json has the full strings)."""
+    import re
+
+    parts = []
+    for name, text in sorted(versions.items()):
+        bare = re.fullmatch(r"(?:\d+:)?(\d\S*?)(?:-[^-\s]+)?", text)  # a Debian package version
+        match = bare or re.search(r"\d+\.\d+(?:\.\d+)?", text)
+        parts.append(f"{name} {match.group(bare and 1 or 0) if match else text[:24]}")
+    return ", ".join(parts) or "-"
 
 
 @toolchain_app.command("rm")
