@@ -9,6 +9,7 @@ all: what a user without local toolchains gets.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -185,3 +186,44 @@ def test_ctrl_c_stops_and_removes_the_build_container(container_env: dict[str, s
     work = Path(container_env["WASMETOOL_HOME"]) / "cache" / "build" / "work"
     assert not any(work.iterdir())
     assert cli(container_env, "inspect", "test/interrupted:v1").returncode == 1
+
+
+def test_missing_image_is_pulled_from_the_published_registry(
+        container_env: dict[str, str], engine: Engine, tmp_path: Path) -> None:
+    """A real docker-registry on 127.0.0.1 stands in for the published toolchain images.
+
+    Its storage lives in the CI cache, so the image is pushed once, not on every run.
+    """
+    from tests.support.registry import start_registry
+
+    language = "assemblyscript"
+    name = image_name(language)
+    registry = start_registry(ci_cache() / "published-toolchains")
+    try:
+        published = f"{registry.host}/wasmetool/toolchain-{language}:{name.split(':')[1]}"
+        manifests = registry.storage / "docker/registry/v2/repositories/wasmetool"
+        if not (manifests / f"toolchain-{language}/_manifests/tags" / name.split(":")[1]).is_dir():
+            engine.client.images.get(name).tag(published)
+            for line in engine.client.images.push(published, stream=True, decode=True):
+                assert "error" not in line, line
+            engine.client.images.remove(published)
+        keep = f"wasmetool-ci/keep-{language}:{name.split(':')[1]}"
+        engine.client.images.get(name).tag(keep)  # layers stay: the pull is quick
+        engine.client.images.remove(name)
+        try:
+            project = init(container_env, tmp_path / "as-pulled", language)
+            env = {**container_env, "WASMETOOL_TOOLCHAIN_REGISTRY": f"{registry.host}/wasmetool"}
+            built = cli(env, "build", str(project), "-t", "test/pulled:v1", "--toolchain",
+                        "container", "-o", "json")
+            assert built.returncode == 0, built.stderr
+            assert f"pulling {published} (no local {name})" in built.stderr
+            assert json.loads(built.stdout)["toolchain"].startswith(f"container:{name}@sha256:")
+            assert find_local(engine.client, language) is not None
+        finally:
+            if find_local(engine.client, language) is None:
+                engine.client.images.get(keep).tag(name)
+            engine.client.images.remove(keep)
+            with contextlib.suppress(Exception):
+                engine.client.images.remove(published)
+    finally:
+        registry.stop()

@@ -56,6 +56,10 @@ DEBIAN_CARGO = "/usr/bin/cargo"
 WASI_LIBC_DIRS = ("/usr/lib/wasm32-wasi", "/usr/lib/wasm32-wasip1",
                   "/opt/wasi-sdk/share/wasi-sysroot/lib/wasm32-wasi")
 BUILD_STD = "-Zbuild-std=std,panic_abort"
+# No build-machine paths in the module (panic locations name source files): the
+# project, the cargo home and std's sources are recorded relative to themselves,
+# so a local build and a container build of the same source are byte-identical.
+TRIM_PATHS = ("-Ztrim-paths", "--config", 'profile.release.trim-paths="all"')
 
 # Inside wasmetool's rust toolchain image (toolchains/rust.Dockerfile).
 CONTAINER_TARGET = "wasm32-wasip1"
@@ -85,7 +89,7 @@ class RustRoute:
         """Arguments after ``cargo``: a release build for the wasm target."""
         args = ["build", "--release", "--target", self.target]
         if self.kind == "build-std":
-            args += [BUILD_STD,
+            args += [BUILD_STD, *TRIM_PATHS,
                      "--config", f'target.{self.target}.linker="{self.linker}"',
                      "--config", f"target.{self.target}.rustflags={self._toml_list(self.rustflags())}"]
         return args

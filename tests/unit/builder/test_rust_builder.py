@@ -168,6 +168,7 @@ def test_container_spec(tmp_path: Path, wasmetool_home: Path) -> None:
     assert spec.command[:2] == ["sh", "-c"]
     # The local build-std route's flags, in the image's Debian rustc-web.
     assert ("cargo build --release --target wasm32-wasip1 -Zbuild-std=std,panic_abort "
+            "-Ztrim-paths --config 'profile.release.trim-paths=\"all\"' "
             "--config 'target.wasm32-wasip1.linker=\"wasm-ld-22\"'") in script
     assert "native=/usr/lib/wasm32-wasi" in script
     assert "/cache/target/wasm32-wasip1/release/my_filter.wasm /out/filter.wasm" in script
