@@ -149,7 +149,9 @@ for _entry in LANGUAGES.values():
         continue  # a language without its builder gets no command
     build_app.command(_entry.name)(_make_language_command(_entry.name, _entry.display))
     for _alias in _entry.aliases:
-        build_app.command(_alias, hidden=True)(_make_language_command(_entry.name, _entry.display))
+        # `go` stays visible: the key `tinygo` (kept for wasme) runs upstream Go.
+        build_app.command(_alias, hidden=_alias != "go")(
+            _make_language_command(_entry.name, _entry.display))
 build_app.command(PROJECT_COMMAND, hidden=True)(
     _make_language_command(None, "wasmetool.toml-described"))
 

@@ -145,3 +145,11 @@ def test_engine_is_found_as_the_docker_cli_finds_it(tmp_path: Path,
     monkeypatch.delenv("DOCKER_HOST")
     with pytest.raises(WasmetoolError, match=f"no Docker engine answers at unix://{tmp_path}/ctx.sock"):
         container.docker_client()
+
+
+def test_build_help_lists_go_and_says_tinygo_runs_upstream_go(cli) -> None:
+    result = cli("build", "--help")
+    assert result.code == 0
+    commands = result.out.split("Commands:", 1)[1]
+    assert "\n  go " in commands and "\n  tinygo " in commands
+    assert "tinygo = upstream Go" in " ".join(result.out.split())
