@@ -227,3 +227,40 @@ def test_missing_image_is_pulled_from_the_published_registry(
                 engine.client.images.remove(published)
     finally:
         registry.stop()
+
+
+def test_ctrl_c_during_toolchain_build_leaves_no_container_and_the_old_image(
+        container_env: dict[str, str], engine: Engine) -> None:
+    """An interrupted `toolchain build` stops the engine's build; the image in use stays."""
+    import io
+
+    before = engine.client.images.get(image_name("cpp")).id
+    # A base with its own id, so the engine's build cache cannot answer the apt step.
+    base = f"wasmetool-ci/interrupt-base:{int(time.time())}"
+    engine.client.images.build(fileobj=io.BytesIO(
+        f"FROM {engine.base_image}\nLABEL org.wasmetool.test.interrupt={base.split(':')[1]}\n"
+        .encode()), tag=base, network_mode="none", rm=True, forcerm=True)
+    process = subprocess.Popen(
+        [*wasmetool_command(), "toolchain", "build", "cpp", "--base", base],
+        env=container_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+    def apt_running() -> bool:
+        return any("apt-get" in " ".join(c.attrs["Config"].get("Cmd") or [])
+                   for c in engine.client.containers.list(filters={"status": "running"}))
+
+    try:
+        wait_until(apt_running, 120, interval=0.3, what="the apt-get build step")
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        try:
+            assert process.returncode == 130, err
+            assert "Traceback" not in err
+            wait_until(lambda: engine.client.containers.list(all=True) == [], 60, interval=0.5,
+                       what="the build step's container to be removed")
+            assert engine.client.images.get(image_name("cpp")).id == before
+        finally:
+            engine.client.images.remove(base, force=True)
+            engine.client.images.prune(filters={"dangling": True})  # that build's cache

@@ -20,6 +20,7 @@ container build holds the image id and those versions.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -182,6 +183,7 @@ def ensure_image(client: Any, language: str, write: Write) -> ToolchainImage:
 
 
 VERSION_LINE = "wasmetool-version "
+RUNNING_IN = " ---> Running in "
 
 
 class BuildStreamError(Exception):
@@ -192,17 +194,21 @@ class BuildStreamError(Exception):
 class _BuildOutput:
     image_id: str | None = None
     versions: dict[str, str] = field(default_factory=dict)
+    step_container: str | None = None
 
 
-def _stream(chunks: Any, write: Write) -> _BuildOutput:
-    """Show a build's output; collect the image id and the versions the RUN step printed."""
-    result = _BuildOutput()
+def _stream(chunks: Any, write: Write, result: _BuildOutput | None = None) -> _BuildOutput:
+    """Show a build's output; collect the image id, the versions the RUN step printed,
+    and the container of the step running now (to stop it on Ctrl-C)."""
+    result = result if result is not None else _BuildOutput()
     for chunk in chunks:
         if "stream" in chunk:
             text = chunk["stream"]
             write(text)
             for line in text.splitlines():
-                if line.startswith(VERSION_LINE):
+                if line.startswith(RUNNING_IN):
+                    result.step_container = line[len(RUNNING_IN):].strip()
+                elif line.startswith(VERSION_LINE):
                     key, sep, value = line[len(VERSION_LINE):].partition("=")
                     if sep and key.strip():
                         result.versions[key.strip()] = " ".join(value.split())
@@ -254,6 +260,7 @@ def build_image(client: Any, language: str, base: str, write: Write) -> Toolchai
     language = canonical_language(language)
     name = image_name(language)
     _ensure_base(client, base, write)
+    progress = _BuildOutput()
     try:
         with tempfile.TemporaryDirectory(prefix="wasmetool-toolchain-") as context:
             (Path(context) / "Dockerfile").write_bytes(dockerfile(language).read_bytes())
@@ -263,7 +270,7 @@ def build_image(client: Any, language: str, base: str, write: Write) -> Toolchai
             built = _stream(client.api.build(path=context, dockerfile="Dockerfile",
                                              buildargs={"BASE": base, **build_args(language)},
                                              network_mode="host", rm=True, forcerm=True,
-                                             pull=False, decode=True), write)
+                                             pull=False, decode=True), write, progress)
         if built.image_id is None or not built.versions:
             raise WasmetoolError(f"the {language} toolchain build ended without an image "
                                  "and its compiler versions", "see its output above")
@@ -272,7 +279,12 @@ def build_image(client: Any, language: str, base: str, write: Write) -> Toolchai
             rm=True, forcerm=True, pull=False, decode=True, network_mode="none"),
             lambda _text: None)
     except KeyboardInterrupt:
-        client.close()  # the engine cancels a build whose client went away
+        # The classic builder runs a step to its end even when its client has gone:
+        # stop the step's container, and the engine drops the build (nothing is tagged).
+        if progress.step_container:
+            with contextlib.suppress(DockerException):
+                client.api.remove_container(progress.step_container, force=True)
+        client.close()
         raise
     except BuildStreamError as exc:
         raise WasmetoolError(f"building {name} FROM {base} failed: {exc}",
