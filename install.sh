@@ -4,21 +4,24 @@
 #   ./install.sh          wasmetool and its Python dependencies
 #   ./install.sh --dev    also the test tools and every real component the test
 #                         suite runs against: Envoy 1.40, Debian's docker-registry,
-#                         the wasm toolchains (clang/wasi-libc/libc++, Rust, Go, npm),
-#                         Docker's engine and mmdebstrap (container-build tests)
+#                         the wasm toolchains (clang/wasi-libc/libc++, Rust, Go, npm)
+#   ./install.sh --force  also replace a ~/.local/bin/wasmetool that is another install
 #
 # Idempotent: a second run checks what is there and changes nothing.
-# Environment: WASMETOOL_VENV (venv path), PYTHON (interpreter, default python3).
+# Environment: WASMETOOL_VENV (venv path), PYTHON (interpreter, default python3),
+# WASMETOOL_BIN_DIR (where the wasmetool link goes, default ~/.local/bin).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 venv="${WASMETOOL_VENV:-$here/.venv}"
 python="${PYTHON:-python3}"
 dev=0
+force=0
 for arg in "$@"; do
   case "$arg" in
     --dev) dev=1 ;;
-    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --force) force=1 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "install.sh: unknown option '$arg' (try --help)" >&2; exit 1 ;;
   esac
 done
@@ -58,6 +61,7 @@ if [ "$dev" = 1 ]; then
     clang lld lld-22 wasi-libc libc++-dev-wasm32 libclang-rt-dev-wasm32
     rustc-web cargo-web rust-web-src
     docker-registry apache2-utils openssl wrk curl
+    etcd-server
     docker.io mmdebstrap  # a private dockerd + a Debian base image for container builds
   )
   missing=()
@@ -85,13 +89,36 @@ if [ "$dev" = 1 ]; then
 
   command -v npm >/dev/null 2>&1 || { echo "install.sh: npm (Node.js) is needed for the AssemblyScript template" >&2; exit 1; }
   "$venv/bin/envoy" --version >/dev/null
+
+  # kube-apiserver for the deploy tests: built once from the Go module proxy
+  # (no Kubernetes package or release download here), cached under ~/.cache.
+  PATH="$PATH:$venv/bin" "$here/tests/support/build_kube_apiserver.sh" >/dev/null
 fi
 
 # --- PATH ----------------------------------------------------------------------
-bindir="$HOME/.local/bin"
+# The link in ~/.local/bin is replaced only when it is ours (or --force): another
+# checkout's or a pip-installed wasmetool there is kept, and we say so.
+bindir="${WASMETOOL_BIN_DIR:-$HOME/.local/bin}"
 mkdir -p "$bindir"
-ln -sf "$venv/bin/wasmetool" "$bindir/wasmetool"
-say "wasmetool is $venv/bin/wasmetool (linked from $bindir/wasmetool)"
+link="$bindir/wasmetool"
+target="$venv/bin/wasmetool"
+if [ -L "$link" ] && [ "$(readlink "$link")" = "$target" ]; then
+  say "wasmetool is $target (already linked from $link)"
+elif [ ! -e "$link" ] && [ ! -L "$link" ]; then
+  ln -s "$target" "$link"
+  say "wasmetool is $target (linked from $link)"
+elif [ -d "$link" ] && [ ! -L "$link" ]; then
+  say "kept $link: it is a directory, not a wasmetool install; remove it to get the link"
+else
+  if [ -L "$link" ]; then there="a link to $(readlink "$link")"; else there="a file that is not a link"; fi
+  if [ "$force" = 1 ]; then
+    ln -sfn "$target" "$link"
+    say "replaced $link ($there) with a link to $target (--force)"
+  else
+    say "kept $link: it is $there, another wasmetool install"
+    say "use this one as $target, or run ./install.sh --force to link it instead"
+  fi
+fi
 case ":$PATH:" in
   *":$bindir:"*) ;;
   *) say "add it to your PATH:  export PATH=\"$bindir:\$PATH\"" ;;

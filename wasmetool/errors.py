@@ -25,3 +25,38 @@ class WasmetoolError(Exception):
 
     def __str__(self) -> str:
         return self.one_line()
+
+
+# What to do about an OSError, by errno name: the hint half of the one line.
+_OS_HINTS = {
+    "EACCES": "check its permissions, or choose a path you can write",
+    "EPERM": "the system does not allow this here; choose another path",
+    "EROFS": "that file system is read-only; choose a writable path",
+    "ENOENT": "check that the path exists",
+    "ENOTDIR": "a part of the path is a file, not a directory",
+    "EISDIR": "it is a directory; give a file path",
+    "EEXIST": "something is already there; choose another path or remove it",
+    "ENOSPC": "the disk is full; free some space",
+    "EDQUOT": "the disk quota is used up; free some space",
+    "ENAMETOOLONG": "choose a shorter path",
+    "ELOOP": "the path has a symbolic-link loop",
+    "EADDRINUSE": "another process listens there; choose another port",
+    "EADDRNOTAVAIL": "that address is not one of this machine's",
+    "ECONNREFUSED": "nothing listens there; check the address",
+}
+
+
+def from_os_error(exc: OSError) -> WasmetoolError:
+    """The one-line user error for an OSError that reached the CLI (never a traceback)."""
+    import errno as errno_module
+
+    code = errno_module.errorcode.get(exc.errno or 0, "")
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    where = exc.filename
+    if where is not None and exc.filename2 is not None:
+        message = f"{where} -> {exc.filename2}: {reason}"
+    elif where is not None:
+        message = f"{where}: {reason}"
+    else:
+        message = reason
+    return WasmetoolError(message, _OS_HINTS.get(code, "check the path or address and try again"))

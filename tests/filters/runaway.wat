@@ -1,6 +1,7 @@
 ;; Runaway guests (ABI 0.2.1). In on_request_headers a request whose :path starts with
 ;; /loop spins forever; one starting with /bomb grows memory 16 pages (1 MiB) at a time
-;; until memory.grow fails, then traps. Any other request gets x-runaway-filter: alive.
+;; until memory.grow fails, then traps; one starting with /recurse recurses without end
+;; until the call stack is exhausted. Any other request gets x-runaway-filter: alive.
 (module
   (import "env" "proxy_get_header_map_value"
     (func $get_hdr (param i32 i32 i32 i32 i32) (result i32)))
@@ -14,6 +15,7 @@
   (data (i32.const 1040) "/bomb")             ;; 5
   (data (i32.const 1048) "x-runaway-filter")  ;; 16
   (data (i32.const 1072) "alive")             ;; 5
+  (data (i32.const 1080) "/recurse")          ;; 8
 
   (func (export "proxy_abi_version_0_2_1"))
   (func (export "proxy_on_memory_allocate") (param $size i32) (result i32)
@@ -36,6 +38,8 @@
       (local.set $i (i32.add (local.get $i) (i32.const 1)))
       (br $l)))
     (i32.const 1))
+  (func $deep (param $n i32) (result i32)
+    (i32.add (call $deep (i32.add (local.get $n) (i32.const 1))) (local.get $n)))
   (func (export "proxy_on_context_create") (param i32 i32))
   (func (export "proxy_on_vm_start") (param i32 i32) (result i32) (i32.const 1))
   (func (export "proxy_on_configure") (param i32 i32) (result i32) (i32.const 1))
@@ -52,7 +56,9 @@
           (then
             (loop $grow
               (br_if $grow (i32.ne (memory.grow (i32.const 16)) (i32.const -1))))
-            unreachable))))
+            unreachable))
+        (if (call $starts_with (local.get $ptr) (local.get $size) (i32.const 1080) (i32.const 8))
+          (then (drop (call $deep (i32.const 0)))))))
     (drop (call $add (i32.const 0) (i32.const 1048) (i32.const 16) (i32.const 1072) (i32.const 5)))
     (i32.const 0))
 

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import tempfile
 import time
@@ -108,7 +109,8 @@ def run_build(request: BuildRequest, progress: bool | None = None,
     started = time.perf_counter()
     src = request.src
     if not src.is_dir():
-        raise WasmetoolError(f"source directory {src} does not exist",
+        raise WasmetoolError(f"source directory {src} " + ("is not a directory" if src.exists()
+                                                           else "does not exist"),
                              "pass the project directory (the one with wasmetool.toml)")
     language = canonical_language(request.language or read_project_file(src).language)
     parse_reference(request.tag)  # a bad tag fails before any compiling
@@ -116,6 +118,7 @@ def run_build(request: BuildRequest, progress: bool | None = None,
     if config_path is not None and not config_path.is_file():
         raise WasmetoolError(f"runtime config {config_path} does not exist", "check --config")
 
+    _check_out_path(request.out)  # an unwritable --out fails before any compiling
     builder = builder or get_builder(language)
     route = choose_route(builder, src, request.toolchain)
     if progress is None:
@@ -134,7 +137,7 @@ def run_build(request: BuildRequest, progress: bool | None = None,
     store = Store.open()
 
     entry = cache.get(key) if request.use_cache else None
-    if entry is not None and store.has_blob(entry.wasm_digest):
+    if entry is not None and store.has_valid_blob(entry.wasm_digest):
         wasm = store.read_blob(entry.wasm_digest)
         config = load_runtime_config(config_path, entry.abi_version, None)
         image = store.add_image(wasm, config, request.tag)
@@ -174,6 +177,17 @@ def run_build(request: BuildRequest, progress: bool | None = None,
     _write_out(request.out, wasm)
     return BuildResult(image, abi_version, language, route, toolchain, False,
                        time.perf_counter() - started, request.out)
+
+
+def _check_out_path(out: Path | None) -> None:
+    if out is None:
+        return
+    if out.is_dir():
+        raise WasmetoolError(f"--out {out} is a directory", "give a file name, e.g. filter.wasm")
+    parent = out.absolute().parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise WasmetoolError(f"cannot write --out {out}: {parent} is not a writable directory",
+                             "choose a path in a directory you can write")
 
 
 def _write_out(out: Path | None, wasm: bytes) -> None:

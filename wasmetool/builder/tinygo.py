@@ -38,6 +38,15 @@ PASSED_ENV = ("GOPROXY", "GOPRIVATE", "GONOSUMDB", "GONOSUMCHECK", "GOSUMDB", "G
               "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy")
 BUILD_FLAGS = ("-buildmode=c-shared", "-trimpath", "-buildvcs=false", "-ldflags=-s -w")
 TARGET_ENV = {"GOOS": "wasip1", "GOARCH": "wasm", "CGO_ENABLED": "0", "GOTOOLCHAIN": "local"}
+def require_go_mod(src: Path) -> None:
+    """A Go filter is a module: refuse a directory without go.mod before running go."""
+    if not (src / "go.mod").is_file():
+        from wasmetool.errors import WasmetoolError
+
+        raise WasmetoolError(f"{src} has no go.mod",
+                             "point wasmetool build at the Go filter's module directory")
+
+
 INSTALL_HINT = ("Go >= 1.24 (https://go.dev/dl/ or your package manager; the Go SDK needs "
                 "GOOS=wasip1 -buildmode=c-shared)")
 
@@ -78,6 +87,7 @@ class TinyGoBuilder:
 
     def build_local(self, src: Path, out: Path, run: CommandRunner) -> None:
         assert self.go, "missing_local_tools() is checked first"
+        require_go_mod(src)
         run([self.go, "build", *BUILD_FLAGS, "-o", str(out), "."], cwd=src, env=TARGET_ENV)
 
     def container_spec(self, src: Path, out_dir: Path) -> ContainerSpec:

@@ -25,6 +25,17 @@ class BuildGroup(TyperGroup):
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         if args and args[0] not in ("-h", "--help") and args[0] not in self.commands:
+            positional = [a for a in args if not a.startswith("-")]
+            word = args[0]
+            if (len(positional) >= 2 and positional[0] == word and positional[1] == args[1]
+                    and not word.startswith("-") and not Path(word).exists()):
+                # `build WORD SRC ...`: WORD is meant as a language
+                from wasmetool.errors import WasmetoolError
+
+                names = [n for n, c in self.commands.items() if not c.hidden]
+                raise WasmetoolError(f"unknown language '{word}'",
+                                     f"use one of: {', '.join(n for n in names if n != 'precompiled')}"
+                                     ", or 'precompiled FILE.wasm'")
             args = [PROJECT_COMMAND, *args]
         return super().parse_args(ctx, args)
 
@@ -34,10 +45,15 @@ build_app = typer.Typer(
     help=(
         "Build a filter into the local store: compile a project (cpp = clang, rust = cargo, "
         "assemblyscript = asc, tinygo = upstream Go with GOOS=wasip1, not TinyGo; alias go) "
-        "with local compilers or in a toolchain container, or store a precompiled module. "
-        "`wasmetool build [SRC] -t REF` reads the language from SRC/wasmetool.toml.\n\n"
+        "with local compilers or in a toolchain container, or store a precompiled module.\n\n"
+        "\b\n"
+        "wasmetool build [LANGUAGE] [SRC] -t REF       compile SRC (default: the current\n"
+        "                                              directory); without LANGUAGE, it\n"
+        "                                              comes from SRC/wasmetool.toml\n"
+        "wasmetool build precompiled FILE.wasm -t REF  store a module compiled elsewhere\n\n"
         "Example: wasmetool build -t me/filter:v1   (in a directory made by wasmetool init)"
     ),
+    subcommand_metavar="[LANGUAGE] [SRC] -t REF",
     no_args_is_help=True,
 )
 
@@ -87,7 +103,7 @@ def report_stored(image, abi_version: str, output: str, extra: dict | None = Non
     if extra:
         note = ", cached" if extra.get("cached") else f", {extra['seconds']:.1f} s"
     print(f"stored {image.ref.familiar} ({abi_version}, {human_size(image.wasm_size)}{note})")
-    print(f"digest {image.manifest_descriptor.digest}")
+    print(f"digest {image.manifest_descriptor.digest} (manifest; list, push and pull show the same)")
 
 
 def _compile(language: str | None, src: Path, tag: str, toolchain: str, config: Path | None,
@@ -123,14 +139,14 @@ def _make_language_command(language: str | None, display: str) -> Any:
     ) -> None:
         _compile(language, src, tag, toolchain, config, output, out, no_cache)
 
-    name = language or "the project's language"
     example_lang = f"{language} " if language else ""
+    source_note = "" if language else " The language comes from SRC/wasmetool.toml."
     command.__doc__ = (
         f"Compile a filter project written in {display} and store it.\n\n"
         "Uses local compilers when they are complete, else a Docker container (--toolchain; "
         "the image comes from `wasmetool toolchain build`); "
         "an unchanged rebuild is answered from the build cache. Compiler errors are shown as "
-        f"printed, with exit status 1. Builds {name}.\n\n"
+        f"printed, with exit status 1.{source_note}\n\n"
         f"Example: wasmetool build {example_lang}./my-filter -t me/filter:v1 --out filter.wasm\n\n"
         f"Example: wasmetool build {example_lang}./my-filter -t me/filter:v1 --toolchain container -o json"
     )

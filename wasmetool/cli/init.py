@@ -31,7 +31,7 @@ def init(
     disable_prompt: bool = typer.Option(
         False, "--disable-prompt", help="Never ask; use defaults for what is not given."),
     force: bool = typer.Option(False, "--force", help="Write into a non-empty DIR."),
-    output: str = typer.Option("text", "--output", "-o", help="text or json"),
+    output: str = typer.Option("text", "--output", "-o", help="Output format: text or json."),
 ) -> None:
     """Create a filter project that adds the response header `hello: <config or world>`.
 
@@ -40,7 +40,10 @@ def init(
 
     Example: wasmetool init my-filter --language rust --platform istio --platform-version 1.28
     """
+    from wasmetool.cli.output import check_output
     from wasmetool.scaffold.init_project import InitRequest, init_project
+
+    check_output(output)
 
     result = init_project(InitRequest(
         directory=directory, language=language, platform=platform,
@@ -65,7 +68,8 @@ def init(
             "next_steps": steps,
         }))
         return
-    print(f"Created a {result.language} filter '{result.name}' in {result.directory} "
+    article = "an" if result.language[:1].lower() in "aeiou" else "a"
+    print(f"Created {article} {result.language} filter '{result.name}' in {result.directory} "
           f"for {result.platform} {result.platform_version} (root id {result.root_id}).")
     print("Next steps:")
     for step in steps:

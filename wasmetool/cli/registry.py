@@ -56,6 +56,12 @@ def _warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr)
 
 
+def _warn_password_flag() -> None:
+    """As docker does: a password in argv is visible to others and stays in shell history."""
+    _warn("--password on the command line is insecure (other users can see it in the process "
+          "list, and it stays in your shell history); use --password-stdin")
+
+
 def login(
     server: str = typer.Argument("docker.io", help="Registry host[:port] (default docker.io)."),
     username: str | None = typer.Option(None, "--username", "-u", help="Registry user."),
@@ -68,11 +74,15 @@ def login(
     ca_file: Path | None = _ca_file(),  # noqa: B008
     output: str = output_option(),
 ) -> None:
-    """Check credentials against a registry, then save them (system keyring, or a 0600 file).
+    """Check credentials against a registry, then save them.
 
     The registry must accept the credentials (Basic or Bearer-token auth) before
-    anything is saved. Docker's ~/.docker/config.json is read by push/pull but
-    never written.
+    anything is saved; a registry that allows anonymous access never asks, and
+    login says the credentials were saved unverified. They go to the system
+    keyring; without one, to an encrypted file when WASMETOOL_KEYRING_PASSPHRASE
+    is set, else to a 0600 plaintext file (with a warning each time it is
+    written or used). Docker's ~/.docker/config.json is read by push/pull but
+    never written. Passwords are never printed, not even with -v.
 
     Example: echo "$TOKEN" | wasmetool login ghcr.io -u me --password-stdin
     """
@@ -94,26 +104,33 @@ def login(
             raise WasmetoolError("no password given", "pass --password-stdin and pipe it in")
         password = typer.prompt("Password", hide_input=True)
     else:
-        _warn("a password given with -p can end up in your shell history; prefer --password-stdin")
+        _warn_password_flag()
     if not password:
         raise WasmetoolError("the password is empty", "pass the password or token to use")
     result = do_login(server, Credentials(username, password), transport)
     if result.saved.plaintext_file:
-        _warn(f"no system keyring is available; the credentials were saved unencrypted in "
-              f"{result.saved.location} (mode 0600)")
-    if not result.checked:
-        _warn(f"{result.server} did not ask for credentials, so they could not be checked")
+        from wasmetool.registry.credentials import plaintext_warning
+
+        _warn(plaintext_warning(result.saved.location))
     if output == "json":
         print_json({"server": result.server, "username": username, "checked": result.checked,
-                    "savedIn": result.saved.location})
+                    "anonymousAccess": not result.checked, "savedIn": result.saved.location})
+    elif result.checked:
+        print(f"Login succeeded for {username} on {result.server} "
+              f"(saved in {result.saved.location})")
     else:
-        print(f"Login succeeded for {username} on {result.server}")
+        print(f"{result.server} allows anonymous access and never asked for credentials, so "
+              f"they were not checked; saved unverified for {username} in {result.saved.location}")
 
 
 def logout(
     server: str = typer.Argument("docker.io", help="Registry host[:port] (default docker.io)."),
 ) -> None:
-    """Forget the credentials `wasmetool login` saved for a registry.
+    """Forget the credentials `wasmetool login` saved for a registry, wherever they are.
+
+    Removes them from the system keyring, the encrypted file and the plaintext
+    file; says if Docker's config.json still holds some (remove those with
+    'docker logout').
 
     Example: wasmetool logout ghcr.io
     """
@@ -121,7 +138,8 @@ def logout(
 
     result = do_logout(server)
     if result.removed:
-        print(f"Removed the saved credentials for {result.server}")
+        print(f"Removed the saved credentials for {result.server} from "
+              f"{', '.join(result.removed_from)}")
     else:
         print(f"Not logged in to {result.server}")
     if result.docker_has_credentials:
@@ -151,6 +169,8 @@ def push(
     from wasmetool.store import Store
 
     check_output(output)
+    if password is not None:
+        _warn_password_flag()
     result = push_image(Store.open(), ref, target, image_format=image_format, username=username,
                         password=password, transport=_transport(plain_http, insecure, ca_file))
     if output == "json":
@@ -159,7 +179,7 @@ def push(
     mounted = f", {result.mounted} mounted from another repository" if result.mounted else ""
     print(f"pushed {result.ref.familiar} ({result.format}; {result.uploaded} blob(s) uploaded, "
           f"{result.skipped} already present{mounted}, {human_size(result.bytes_sent)} sent)")
-    print(f"digest: {result.digest}")
+    print(f"digest: {result.digest} (manifest)")
 
 
 def pull(
@@ -182,6 +202,8 @@ def pull(
     from wasmetool.store import Store
 
     check_output(output)
+    if password is not None:
+        _warn_password_flag()
     result = pull_image(Store.open(), ref, username=username, password=password,
                         transport=_transport(plain_http, insecure, ca_file))
     if output == "json":
@@ -189,7 +211,7 @@ def pull(
         return
     print(f"pulled {result.ref.familiar} ({result.format}, {human_size(result.wasm_size)}; "
           f"{result.downloaded} blob(s) downloaded, {result.reused} already stored)")
-    print(f"digest: {result.digest}")
+    print(f"digest: {result.digest} (manifest)")
 
 
 def print_remote_tags(repo: str, output: str) -> None:

@@ -11,6 +11,7 @@ from wasmetool.errors import WasmetoolError
 DEFAULT_LISTEN = "127.0.0.1:8080"
 DEFAULT_ADMIN = "127.0.0.1:9901"
 LEVELS = ("trace", "debug", "info", "warn", "error", "critical")
+MAX_CONCURRENCY = 256
 
 
 def parse_address(value: str, flag: str) -> tuple[str, int]:
@@ -67,7 +68,8 @@ def register(app: typer.Typer) -> None:
             help="Where requests go (http://HOST:PORT; HOST:PORT with --tcp). "
                  "Default: the built-in echo upstream, which answers with the request as JSON."),
         cluster: list[str] = typer.Option(
-            [], "--cluster", help="A named cluster for proxy_http_call: NAME=URL (repeatable)."),
+            [], "--cluster", help="A named cluster for proxy_http_call and gRPC calls (h2c): NAME=URL "
+                 "(repeatable)."),
         config: str | None = typer.Option(
             None, "--config", "-c", help="Plugin configuration: a string or @file."),
         root_id: str | None = typer.Option(
@@ -95,12 +97,22 @@ def register(app: typer.Typer) -> None:
                                             help="Time limit of each call into the plugin."),
         memory_limit_mb: int = typer.Option(256, "--memory-limit-mb",
                                             help="Memory cap of each VM, in MiB."),
+        concurrency: int = typer.Option(
+            1, "--concurrency",
+            help="Worker threads, as Envoy's --concurrency: each has its own event loop, "
+                 "listener (SO_REUSEPORT) and VMs, so a stuck filter stalls only its worker; "
+                 "shared data, queues and metrics stay process wide. "
+                 "Example: --concurrency 4"),
+        request_id: bool | None = typer.Option(
+            None, "--request-id/--no-request-id",
+            help="Give requests without x-request-id a UUID one, as Envoy does by default "
+                 "(plugin file: generate_request_id). Default: on."),
     ) -> None:
         """Run filters locally: an HTTP/1.1 proxy (or TCP proxy) with the plugin chain in it.
 
         Prints one line with the listening address once ready; Ctrl-C stops it.
 
-        Example: wasmetool run filter.wasm --config '{"header": "x-hello"}'   # then: curl localhost:8080
+        Example: wasmetool run me/filter:v1 --config 'hi there'   # curl -i localhost:8080 shows hello: hi there
         """
         from wasmetool.host.config import Limits
         from wasmetool.host.plugin_file import (
@@ -123,6 +135,9 @@ def register(app: typer.Typer) -> None:
             raise WasmetoolError("--call-timeout-ms must be positive")
         if memory_limit_mb <= 0:
             raise WasmetoolError("--memory-limit-mb must be positive")
+        if not 1 <= concurrency <= MAX_CONCURRENCY:
+            raise WasmetoolError(f"--concurrency {concurrency} is out of range",
+                                 f"give 1 to {MAX_CONCURRENCY} worker threads")
         if ref is None and plugins is None:
             raise WasmetoolError("no filter given",
                                  "give a .wasm file or store ref, or --plugins FILE")
@@ -176,5 +191,8 @@ def register(app: typer.Typer) -> None:
             limits=Limits(call_timeout_ms=call_timeout_ms,
                           memory_limit_bytes=memory_limit_mb * 1024 * 1024),
             log_level=LEVELS.index(log_level.lower()),
+            concurrency=concurrency,
+            generate_request_id=request_id if request_id is not None else
+            setup.generate_request_id if setup.generate_request_id is not None else True,
         )
         RunServer(options).run()

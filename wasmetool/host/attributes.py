@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from wasmetool.host import abi, pairs
 
 if TYPE_CHECKING:
-    from wasmetool.host.contexts import Context
+    from wasmetool.host.state import ContextState
 
 _I64 = struct.Struct("<q")
 _EMPTY_MAP = b"\0\0\0\0"       # a map property with no entries: count 0
@@ -59,13 +59,19 @@ def _size(m: list[tuple[bytes, bytes]] | None) -> int:
     return sum(len(k) + len(v) for k, v in m) if m else 0
 
 
-Getter = Callable[["Context", Any, Any], "bytes | None"]
+Getter = Callable[["ContextState", Any, Any], "bytes | None"]
 
 
-def _req(ctx: Context, owner: Any, info: Any, field: str) -> bytes | None:
+def _req(ctx: ContextState, owner: Any, info: Any, field: str) -> bytes | None:
     h = owner.get_map(abi.MAP_REQUEST_HEADERS) if owner is not None else None
     if h is None:
         return None
+    if getattr(ctx, "req_released", False) and not owner.finished:
+        # Envoy 1.40 once the filter let the request headers go: what comes from them is
+        # NOT_FOUND, request.headers an empty map, the sizes count the body alone
+        if field == "total_size":
+            return _i64(getattr(owner, "request_body_bytes", 0))
+        h = []
     if field == "path":
         return _hdr(h, b":path")
     if field == "url_path":
@@ -81,7 +87,7 @@ def _req(ctx: Context, owner: Any, info: Any, field: str) -> bytes | None:
     if field == "method":
         return _hdr(h, b":method")
     if field == "headers":
-        return _joined(h)
+        return _joined(h) if h else _EMPTY_MAP
     if field == "headers_bytes":
         return _i64(_size(h))
     if field == "referer":
@@ -107,7 +113,7 @@ def _req(ctx: Context, owner: Any, info: Any, field: str) -> bytes | None:
     return None
 
 
-def _resp(ctx: Context, owner: Any, info: Any, field: str) -> bytes | None:
+def _resp(ctx: ContextState, owner: Any, info: Any, field: str) -> bytes | None:
     if owner is None:
         return None
     h = owner.get_map(abi.MAP_RESPONSE_HEADERS)
@@ -190,7 +196,7 @@ def _conn(info: Any, section: str, field: str) -> bytes | None:
     return None
 
 
-def get_property(ctx: Context, path: bytes) -> bytes | int | None:
+def get_property(ctx: ContextState, path: bytes) -> bytes | int | None:
     """The value of an attribute, None when it is not found, or an int status when Envoy
     answers one (the whole ``filter_state`` cannot be serialised: SERIALIZATION_FAILURE)."""
     parts = path.split(b"\0")
@@ -239,6 +245,9 @@ def get_property(ctx: Context, path: bytes) -> bytes | int | None:
              (b"response", b"trailers"): abi.MAP_RESPONSE_TRAILERS}.get((parts[0], parts[1]))
         if t is None:
             return None
+        if t == abi.MAP_REQUEST_HEADERS and getattr(ctx, "req_released", False) \
+                and not owner.finished:
+            return None                 # Envoy 1.40: gone once the filter let them go
         m = owner.get_map(t)
         if m is None:
             return None
@@ -255,7 +264,7 @@ def get_property(ctx: Context, path: bytes) -> bytes | int | None:
     return None
 
 
-def set_property(ctx: Context, path: bytes, value: bytes) -> int:
+def set_property(ctx: ContextState, path: bytes, value: bytes) -> int:
     info = ctx.stream_info()
     if info is None:
         return abi.NOT_FOUND

@@ -21,11 +21,14 @@ import wasmtime
 
 from wasmetool import paths
 from wasmetool.errors import WasmetoolError
+from wasmetool.host.epoch import CLOCK, EPOCH_TICK_MS, deadline_ticks
+from wasmetool.host.fastpath import epoch_incrementer
 from wasmetool.module_info import WASM_MAGIC
+
+__all__ = ["CLOCK", "EPOCH_TICK_MS", "EpochTicker", "deadline_ticks", "engine", "load_module"]
 
 log = logging.getLogger(__name__)
 
-EPOCH_TICK_MS = 10
 _ENGINE_FLAGS = "epoch1-nomove1"
 
 _engine: wasmtime.Engine | None = None
@@ -48,10 +51,6 @@ def engine() -> wasmtime.Engine:
         cfg.memory_may_move = False     # linear memory base stays put: host keeps one view
         _engine = wasmtime.Engine(cfg)
     return _engine
-
-
-def deadline_ticks(timeout_ms: int) -> int:
-    return max(1, -(-timeout_ms // EPOCH_TICK_MS) + 1)
 
 
 def compiled_cache_dir() -> Path:
@@ -114,18 +113,6 @@ def forget_loaded_modules() -> None:
         _modules.clear()
 
 
-class EpochClock:
-    """The ticker's count of epochs, readable from Python without a call into wasmtime."""
-
-    __slots__ = ("epoch",)
-
-    def __init__(self) -> None:
-        self.epoch = 0
-
-
-CLOCK = EpochClock()
-
-
 class EpochTicker:
     """A single daemon thread that increments the engine epoch while any host runs.
 
@@ -160,8 +147,6 @@ class EpochTicker:
 
     @staticmethod
     def _run(eng: wasmtime.Engine, stop: threading.Event) -> None:
-        from wasmetool.host.fastpath import epoch_incrementer
-
         wait = EPOCH_TICK_MS / 1000.0
         clock = CLOCK
         increment = epoch_incrementer(eng)

@@ -24,7 +24,7 @@ from typing import Any
 
 import wasmtime
 
-from wasmetool.host.engine import CLOCK
+from wasmetool.host.epoch import CLOCK
 
 try:  # private, version-pinned (wasmtime 50.x)
     from wasmtime import _bindings as _ffi

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 
 from wasmetool.host import abi
 
@@ -54,27 +55,53 @@ class Metric:
         return abi.BAD_ARGUMENT
 
 
+class LockedMetric(Metric):
+    """A metric that VMs on several threads update (``--concurrency``): as Envoy's atomics."""
+
+    __slots__ = ("lock",)
+
+    def __init__(self, metric_type: int, name: str, lock: threading.Lock) -> None:
+        super().__init__(metric_type, name)
+        self.lock = lock
+
+    def record(self, value: int) -> None:
+        with self.lock:
+            Metric.record(self, value)
+
+    def increment(self, offset: int) -> int:
+        with self.lock:
+            return Metric.increment(self, offset)
+
+
 class MetricStore:
-    def __init__(self) -> None:
+    def __init__(self, threadsafe: bool = False) -> None:
         self.metrics: dict[tuple[int, str], Metric] = {}
-        self.host_counters: dict[str, int] = {}
+        self._lock = threading.Lock() if threadsafe else None
 
     def get(self, metric_type: int, name: str) -> Metric:
         key = (metric_type, name)
         m = self.metrics.get(key)
         if m is None:
-            m = self.metrics[key] = Metric(metric_type, name)
+            lock = self._lock
+            if lock is None:
+                m = self.metrics[key] = Metric(metric_type, name)
+            else:
+                with lock:
+                    m = self.metrics.get(key)
+                    if m is None:
+                        m = self.metrics[key] = LockedMetric(metric_type, name, lock)
         return m
 
     def value(self, name: str) -> int | None:
-        for (t, n), m in self.metrics.items():
+        for (t, n), m in list(self.metrics.items()):
             if n == name and t != abi.METRIC_HISTOGRAM:
                 return m.value
         return None
 
-    def prometheus_text(self) -> str:
+    def prometheus_text(self, host_counters: dict[str, int] | None = None) -> str:
+        """The plugin metrics, then ``host_counters`` (the host's own counters)."""
         lines: list[str] = []
-        for (_t, _n), m in sorted(self.metrics.items(), key=lambda kv: kv[0][1]):
+        for (_t, _n), m in sorted(list(self.metrics.items()), key=lambda kv: kv[0][1]):
             name = prom_name(m.name)
             lines.append(f"# TYPE {name} {_TYPE_NAMES[m.type]}")
             if m.type == abi.METRIC_HISTOGRAM:
@@ -85,7 +112,7 @@ class MetricStore:
                 lines.append(f"{name}_count {m.count}")
             else:
                 lines.append(f"{name} {m.value}")
-        for name, value in sorted(self.host_counters.items()):
+        for name, value in sorted((host_counters or {}).items()):
             lines.append(f"# TYPE {name} counter")
             lines.append(f"{name} {value}")
         return "\n".join(lines) + "\n"

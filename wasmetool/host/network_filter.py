@@ -15,7 +15,7 @@ from wasmetool.host.fastpath import GuestTrap
 if TYPE_CHECKING:
     from wasmetool.host.contexts import StreamContext
     from wasmetool.host.plugin import PluginRuntime
-    from wasmetool.host.runtime import Host
+    from wasmetool.host.state import HostServices
     from wasmetool.host.stream_info import StreamInfo
 
 
@@ -53,7 +53,7 @@ class _Side:
 class Connection:
     __slots__ = ("host", "info", "cb", "filters", "down", "up", "finished", "closing", "started")
 
-    def __init__(self, host: Host, info: StreamInfo, callbacks: ConnectionCallbacks,
+    def __init__(self, host: HostServices, info: StreamInfo, callbacks: ConnectionCallbacks,
                  filters: list[_NetFilter]) -> None:
         self.host = host
         self.info = info
@@ -66,7 +66,7 @@ class Connection:
         self.started = False
 
     # host-call side ----------------------------------------------------------
-    def get_map(self, map_type: int) -> None:
+    def get_map(self, map_type: int, ctx: object = None, write: bool = False) -> None:
         return None
 
     def get_buffer(self, buf_type: int) -> bytearray | None:
@@ -81,14 +81,15 @@ class Connection:
             side = self.down
         elif stream_type == abi.STREAM_UPSTREAM:
             side = self.up
-        else:
-            return abi.BAD_ARGUMENT
+        else:       # HTTP stream types: Envoy answers OK and does nothing
+            return abi.OK if stream_type <= abi.STREAM_HTTP_RESPONSE else abi.BAD_ARGUMENT
         self.host.dispatcher.call_soon(lambda: self._resume(side, ctx))
         return abi.OK
 
     def close_stream(self, ctx: StreamContext, stream_type: int) -> int:
         if stream_type not in (abi.STREAM_DOWNSTREAM, abi.STREAM_UPSTREAM):
-            return abi.BAD_ARGUMENT
+            # HTTP stream types: Envoy answers OK and does nothing
+            return abi.OK if stream_type <= abi.STREAM_HTTP_RESPONSE else abi.BAD_ARGUMENT
         self.host.dispatcher.call_soon(self._close)
         return abi.OK
 

@@ -53,7 +53,8 @@ PLUGIN_FIELDS = {"name", "root_id", "vm_config", "configuration", "fail_open",
                  "failure_policy", "capability_restriction_config"}
 VM_FIELDS = {"vm_id", "runtime", "code", "configuration", "environment_variables",
              "allow_precompiled", "nack_on_code_cache_miss"}
-TOP_FIELDS = {"upstream", "clusters", "http_filters", "network_filters", "singletons"}
+TOP_FIELDS = {"upstream", "clusters", "http_filters", "network_filters", "singletons",
+              "generate_request_id"}
 SECTIONS: dict[str, PluginKind] = {"http_filters": "http", "network_filters": "network",
                                    "singletons": "singleton"}
 DEFAULT_REMOTE_TIMEOUT_S = 10.0
@@ -67,6 +68,7 @@ class RunSetup:
     plugins: list[PluginConfig] = field(default_factory=list)
     clusters: list[Cluster] = field(default_factory=list)
     upstream: str | None = None
+    generate_request_id: bool | None = None   # None: the default (on, as Envoy)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -468,6 +470,9 @@ def parse_document(doc: Any, base_dir: Path) -> RunSetup:
     setup = RunSetup()
     if doc.get("upstream") is not None:
         setup.upstream = _expect_str(doc["upstream"], "upstream")
+    if doc.get("generate_request_id") is not None:
+        setup.generate_request_id = _expect_bool(doc["generate_request_id"],
+                                                 "generate_request_id")
     names: set[str] = set()
     for index, entry in enumerate(_expect_list(doc.get("clusters", []) or [], "clusters")):
         cluster = parse_cluster(entry, f"clusters[{index}]")
@@ -493,8 +498,11 @@ def load_document(path: Path) -> Any:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise WasmetoolError(f"plugin file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise WasmetoolError(f"cannot read plugin file {path}: {exc}") from None
+    except OSError as exc:
+        raise WasmetoolError(f"cannot read plugin file {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise WasmetoolError(f"plugin file {path} is not UTF-8 text",
+                             "give a YAML, JSON or TOML file") from None
     suffix = path.suffix.lower()
     if suffix in (".yaml", ".yml"):
         import yaml

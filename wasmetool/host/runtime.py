@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from wasmetool.errors import WasmetoolError
 from wasmetool.host import abi
@@ -15,14 +15,11 @@ from wasmetool.host.engine import EpochTicker
 from wasmetool.host.fastpath import GuestTrap
 from wasmetool.host.http_filter import HttpStream, HttpStreamCallbacks, _Filter
 from wasmetool.host.log import LogRecord
-from wasmetool.host.metrics import MetricStore
+from wasmetool.host.network_filter import Connection, ConnectionCallbacks, _NetFilter
 from wasmetool.host.plugin import PluginRuntime
-from wasmetool.host.shared_state import SharedData, SharedQueue, SharedQueues
+from wasmetool.host.shared_state import ProcessShared, SharedQueue
 from wasmetool.host.stream_info import StreamInfo
 from wasmetool.host.vm import Vm
-
-if TYPE_CHECKING:
-    from wasmetool.host.network_filter import Connection, ConnectionCallbacks
 
 __all__ = ["Host", "LogRecord", "StreamInfo", "HttpStream", "HttpStreamCallbacks"]
 
@@ -33,15 +30,20 @@ class Host:
     def __init__(self, plugins: list[PluginConfig], dispatcher: Dispatcher, *,
                  limits: Limits | None = None,
                  log_sink: Callable[[LogRecord], None] | None = None,
-                 log_level: int = abi.INFO) -> None:
+                 log_level: int = abi.INFO, shared: ProcessShared | None = None) -> None:
+        """``shared``: the shared data, queues and metrics this host shares with the other
+        hosts of the process (one per worker thread); a host of its own by default."""
         self.plugins = [PluginRuntime(p) for p in plugins]
         self.dispatcher = dispatcher
         self.limits = limits or Limits()
         self.log_sink = log_sink
         self.log_level = log_level
-        self.shared_data = SharedData()
-        self.queues = SharedQueues(self._queue_notify)
-        self.metrics = MetricStore()
+        self.shared = shared if shared is not None else ProcessShared()
+        self.shared.hosts.append(self)
+        self.shared_data = self.shared.shared_data
+        self.queues = self.shared.queues
+        self.metrics = self.shared.metrics
+        self.counters: dict[str, int] = {}
         self.vms: dict[tuple[Any, ...], Vm] = {}
         self.all_vms: list[Vm] = []
         self.http_plugins = [p for p in self.plugins if p.config.kind == "http"]
@@ -49,6 +51,9 @@ class Host:
         self.started = False
         self._ticker = False
         self.http_streams = 0
+        # called with (plugin name, message) when a host call is given memory outside the
+        # guest's; the test API's strict mode sets it to fail the test
+        self.on_memory_fault: Callable[[str, str], None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -96,6 +101,7 @@ class Host:
         cfg = p.config
         step = "proxy_on_context_create"
         prev = vm.enter(root)
+        vm.configuring = True
         try:
             if ex.proxy_on_context_create is not None:
                 ex.proxy_on_context_create(cid, 0)
@@ -115,6 +121,7 @@ class Host:
             raise WasmetoolError(f"plugin {cfg.name}: {step} failed: {e}",
                                  "see the plugin's log") from None
         finally:
+            vm.configuring = False
             vm.leave(prev)
         if vm.failed:
             raise WasmetoolError(f"plugin {cfg.name}: VM failed during start-up: {vm.failed}",
@@ -178,7 +185,6 @@ class Host:
         return stream
 
     def new_connection(self, info: StreamInfo, callbacks: ConnectionCallbacks) -> Connection:
-        from wasmetool.host.network_filter import Connection, _NetFilter
         filters: list[_NetFilter] = []
         conn = Connection(self, info, callbacks, filters)
         for i, p in enumerate(self.network_plugins):
@@ -239,12 +245,20 @@ class Host:
         return True
 
     def prometheus_text(self) -> str:
-        self.metrics.host_counters["wasmetool_http_streams_total"] = self.http_streams
-        return self.metrics.prometheus_text()
+        """Plugin metrics and host counters of the whole process (every host sharing
+        this one's state)."""
+        counters: dict[str, int] = {}
+        streams = 0
+        for host in list(self.shared.hosts):
+            streams += host.http_streams
+            for name, value in dict(host.counters).items():
+                counters[name] = counters.get(name, 0) + value
+        counters["wasmetool_http_streams_total"] = streams
+        return self.metrics.prometheus_text(counters)
 
     # ------------------------------------------------------------------ used by the core
     def count(self, name: str, n: int = 1) -> None:
-        c = self.metrics.host_counters
+        c = self.counters
         c[name] = c.get(name, 0) + n
 
     def emit_log(self, level: int, plugin: str, context_id: int, message: str) -> None:
@@ -265,6 +279,10 @@ class Host:
                 for ctx in waiting:
                     ctx.owner.on_vm_failed(ctx)
             self.dispatcher.call_soon(fail_waiting)
+
+    def root_call(self, root: RootContext, name: str, *args: int) -> int:
+        """A root-context callback, for the runtime's lower half (HostServices)."""
+        return self._root_call(root, name, *args)
 
     def _root_call(self, root: RootContext, name: str, *args: int) -> int:
         vm = root.vm
@@ -308,14 +326,16 @@ class Host:
         handle[0] = root.timer = self.dispatcher.call_later(period / 1000.0, fire)
 
     # queues ------------------------------------------------------------------------
-    def _queue_notify(self, q: SharedQueue) -> None:
+    def queue_ready(self, q: SharedQueue) -> None:
+        """A queue this host's VM registered has a new item; the enqueuer may run on
+        another worker's thread, so delivery is posted to this host's own."""
         vm, root, token = q.vm, q.root, q.token
 
         def deliver() -> None:
             if vm.failed or root.deleted:
                 return
             self._root_call(root, "proxy_on_queue_ready", token)
-        self.dispatcher.call_soon(deliver)
+        self.dispatcher.post(deliver)
 
     # http calls --------------------------------------------------------------------
     def start_http_call(self, vm: Vm, root: RootContext, cluster: str, headers: list[Any],

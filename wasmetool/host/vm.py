@@ -16,8 +16,7 @@ from wasmetool.host.memory import GuestMemory
 if TYPE_CHECKING:
     from wasmetool.host.config import Limits, VmConfig
     from wasmetool.host.dispatch import HttpCallResponse
-    from wasmetool.host.plugin import PluginRuntime
-    from wasmetool.host.runtime import Host
+    from wasmetool.host.state import HostServices, PluginState
 
 GuestTrap = fastpath.GuestTrap
 
@@ -147,14 +146,14 @@ def inspect_module(module: wasmtime.Module, source: str) -> str:
 
 
 class Vm:
-    def __init__(self, host: Host, key: tuple[Any, ...], config: VmConfig, limits: Limits,
+    def __init__(self, host: HostServices, key: tuple[Any, ...], config: VmConfig, limits: Limits,
                  name: str) -> None:
         self.host = host
         self.key = key
         self.config = config
         self.limits = limits
         self.name = name                         # first plugin's name, for messages
-        self.plugins: list[PluginRuntime] = []
+        self.plugins: list[PluginState] = []
         self.roots: dict[bytes, RootContext] = {}
         self.contexts: dict[int, Context] = {}
         self.next_context_id = 1
@@ -182,6 +181,8 @@ class Vm:
         self.next_metric_id = 0
         self.http_calls: dict[int, RootContext] = {}
         self.next_http_call = 1
+        self.grpc: Any = None        # grpc_calls.VmGrpc, made by the first gRPC host call
+        self.configuring = False     # in proxy_on_vm_start/_configure: buffer 7 is readable
 
     # ------------------------------------------------------------------ loading
     def load(self) -> None:
@@ -216,6 +217,7 @@ class Vm:
             self.calls.depth = 0
         exports = instance.exports(store)
         self.mem = GuestMemory(exports["memory"], store)
+        self.mem.on_fault = self._memory_fault
         table = dict(CALLBACKS)
         if self.abi == abi.ABI_0_1_0:
             table.update(CALLBACKS_0_1_0)
@@ -312,6 +314,20 @@ class Vm:
         return abi.OK
 
     # ------------------------------------------------------------------ failures & logs
+    def _memory_fault(self, ptr: int, size: int) -> None:
+        """A host call was given memory outside the guest's: it answers as Envoy does
+        (INVALID_MEMORY_ACCESS, or WASI's FAULT); logged at debug level, and the host's
+        on_memory_fault hook (the test API's strict mode) hears of it."""
+        host = self.host
+        host.count("wasmetool_memory_faults_total")
+        message = (f"host call given memory outside the guest's: {size} bytes at {ptr:#x}, "
+                   f"memory is {self.mem.size} bytes")
+        if host.log_level <= abi.DEBUG:
+            self.log_host(abi.DEBUG, message)
+        hook = host.on_memory_fault
+        if hook is not None:
+            hook(self.name, message)
+
     def _host_error(self, name: str, exc: BaseException) -> int:
         try:
             self.log_host(abi.ERROR, f"host function {name} failed: {exc!r}")
@@ -323,6 +339,8 @@ class Vm:
         if self.failed:
             return
         self.failed = reason
+        if self.grpc is not None:       # a dead VM's gRPC streams are reset
+            self.grpc.cancel_all()
         self.log_host(abi.CRITICAL, f"wasm VM failed in {callback}: {reason}; "
                       "the VM will not be called again")
         self.host.on_vm_failed(self)
@@ -340,6 +358,8 @@ class Vm:
             if root.timer is not None:
                 root.timer.cancel()
                 root.timer = None
+        if self.grpc is not None:
+            self.grpc.cancel_all()
         if self.mem is not None:
             self.mem.close()
         self.contexts.clear()

@@ -15,10 +15,10 @@ import time
 from typing import TYPE_CHECKING
 
 from wasmetool.host import abi
-from wasmetool.host.hostcalls import hostcall
+from wasmetool.host.hostcalls.registry import hostcall
 
 if TYPE_CHECKING:
-    from wasmetool.host.vm import Vm
+    from wasmetool.host.state import VmState
 
 BOTH = ("wasi_snapshot_preview1", "wasi_unstable")
 _IOV = struct.Struct("<II")
@@ -33,7 +33,7 @@ def _std(fd: int) -> bool:
     return fd in (1, 2)
 
 
-def _gather(vm: Vm, iovs: int, count: int) -> bytes | None:
+def _gather(vm: VmState, iovs: int, count: int) -> bytes | None:
     mem = vm.mem
     raw = mem.read(iovs, 8 * count)
     if raw is None:
@@ -48,7 +48,7 @@ def _gather(vm: Vm, iovs: int, count: int) -> bytes | None:
     return b"".join(out)
 
 
-def _write(vm: Vm, fd: int, iovs: int, count: int, ret: int) -> int:
+def _write(vm: VmState, fd: int, iovs: int, count: int, ret: int) -> int:
     if not _std(fd):
         return abi.WASI_BADF
     data = _gather(vm, iovs, count)
@@ -66,27 +66,27 @@ def _write(vm: Vm, fd: int, iovs: int, count: int, ret: int) -> int:
 
 
 @_wasi("fd_write", "iiii")
-def fd_write(vm: Vm, fd: int, iovs: int, count: int, ret: int) -> int:
+def fd_write(vm: VmState, fd: int, iovs: int, count: int, ret: int) -> int:
     return _write(vm, fd, iovs, count, ret)
 
 
 @_wasi("fd_pwrite", "iiiIi")
-def fd_pwrite(vm: Vm, fd: int, iovs: int, count: int, _offset: int, ret: int) -> int:
+def fd_pwrite(vm: VmState, fd: int, iovs: int, count: int, _offset: int, ret: int) -> int:
     return _write(vm, fd, iovs, count, ret)
 
 
 @_wasi("fd_read", "iiii")
-def fd_read(vm: Vm, fd: int, iovs: int, count: int, ret: int) -> int:
+def fd_read(vm: VmState, fd: int, iovs: int, count: int, ret: int) -> int:
     return abi.WASI_NOSYS
 
 
 @_wasi("fd_pread", "iiiIi")
-def fd_pread(vm: Vm, fd: int, iovs: int, count: int, offset: int, ret: int) -> int:
+def fd_pread(vm: VmState, fd: int, iovs: int, count: int, offset: int, ret: int) -> int:
     return abi.WASI_NOSYS
 
 
 @_wasi("fd_fdstat_get", "ii")
-def fd_fdstat_get(vm: Vm, fd: int, ret: int) -> int:
+def fd_fdstat_get(vm: VmState, fd: int, ret: int) -> int:
     if not _std(fd):
         return abi.WASI_BADF
     # filetype CHARACTER_DEVICE (2), flags APPEND (1), rights: FD_WRITE (1<<6)
@@ -96,47 +96,47 @@ def fd_fdstat_get(vm: Vm, fd: int, ret: int) -> int:
 
 
 @_wasi("fd_close", "i")
-def fd_close(vm: Vm, fd: int) -> int:
+def fd_close(vm: VmState, fd: int) -> int:
     return abi.WASI_SUCCESS
 
 
 @_wasi("fd_seek", "iIii")
-def fd_seek(vm: Vm, fd: int, offset: int, whence: int, ret: int) -> int:
+def fd_seek(vm: VmState, fd: int, offset: int, whence: int, ret: int) -> int:
     return abi.WASI_SUCCESS
 
 
 @_wasi("fd_prestat_get", "ii")
-def fd_prestat_get(vm: Vm, fd: int, ret: int) -> int:
+def fd_prestat_get(vm: VmState, fd: int, ret: int) -> int:
     return abi.WASI_BADF
 
 
 @_wasi("fd_prestat_dir_name", "iii")
-def fd_prestat_dir_name(vm: Vm, fd: int, path: int, size: int) -> int:
+def fd_prestat_dir_name(vm: VmState, fd: int, path: int, size: int) -> int:
     return abi.WASI_NOSYS
 
 
 @_wasi("fd_filestat_get", "ii")
-def fd_filestat_get(vm: Vm, fd: int, ret: int) -> int:
+def fd_filestat_get(vm: VmState, fd: int, ret: int) -> int:
     return abi.WASI_BADF
 
 
 @_wasi("fd_fdstat_set_flags", "ii")
-def fd_fdstat_set_flags(vm: Vm, fd: int, flags: int) -> int:
+def fd_fdstat_set_flags(vm: VmState, fd: int, flags: int) -> int:
     return abi.WASI_NOSYS
 
 
 @_wasi("fd_readdir", "iiiIi")
-def fd_readdir(vm: Vm, fd: int, buf: int, size: int, cookie: int, ret: int) -> int:
+def fd_readdir(vm: VmState, fd: int, buf: int, size: int, cookie: int, ret: int) -> int:
     return abi.WASI_NOTDIR
 
 
 @_wasi("fd_renumber", "ii")
-def fd_renumber(vm: Vm, fd: int, to: int) -> int:
+def fd_renumber(vm: VmState, fd: int, to: int) -> int:
     return abi.WASI_BADF
 
 
 def _fd_only(name: str, params: str) -> None:
-    def fn(vm: Vm, fd: int, *_rest: int) -> int:
+    def fn(vm: VmState, fd: int, *_rest: int) -> int:
         return abi.WASI_SUCCESS if _std(fd) else abi.WASI_BADF
     fn.__name__ = name
     _wasi(name, params)(fn)
@@ -151,12 +151,12 @@ for _name, _params in (
 
 
 @_wasi("path_open", "iiiiiIIii")
-def path_open(vm: Vm, *_args: int) -> int:
+def path_open(vm: VmState, *_args: int) -> int:
     return abi.WASI_NOENT
 
 
 def _notsup(name: str, params: str) -> None:
-    def fn(vm: Vm, *_args: int) -> int:
+    def fn(vm: VmState, *_args: int) -> int:
         return abi.WASI_NOTSUP
     fn.__name__ = name
     _wasi(name, params)(fn)
@@ -175,23 +175,23 @@ for _name, _params in (
 
 
 @_wasi("args_sizes_get", "ii")
-def args_sizes_get(vm: Vm, argc_ptr: int, size_ptr: int) -> int:
+def args_sizes_get(vm: VmState, argc_ptr: int, size_ptr: int) -> int:
     if not vm.mem.put_u32(argc_ptr, 0) or not vm.mem.put_u32(size_ptr, 0):
         return abi.WASI_FAULT
     return abi.WASI_SUCCESS
 
 
 @_wasi("args_get", "ii")
-def args_get(vm: Vm, argv: int, buf: int) -> int:
+def args_get(vm: VmState, argv: int, buf: int) -> int:
     return abi.WASI_SUCCESS
 
 
-def _environ(vm: Vm) -> list[bytes]:
+def _environ(vm: VmState) -> list[bytes]:
     return [f"{k}={v}".encode() for k, v in vm.config.environment.items()]
 
 
 @_wasi("environ_sizes_get", "ii")
-def environ_sizes_get(vm: Vm, count_ptr: int, size_ptr: int) -> int:
+def environ_sizes_get(vm: VmState, count_ptr: int, size_ptr: int) -> int:
     env = _environ(vm)
     if not vm.mem.put_u32(count_ptr, len(env)) or \
             not vm.mem.put_u32(size_ptr, sum(len(e) + 1 for e in env)):
@@ -200,7 +200,7 @@ def environ_sizes_get(vm: Vm, count_ptr: int, size_ptr: int) -> int:
 
 
 @_wasi("environ_get", "ii")
-def environ_get(vm: Vm, array_ptr: int, buf_ptr: int) -> int:
+def environ_get(vm: VmState, array_ptr: int, buf_ptr: int) -> int:
     mem = vm.mem
     pos = buf_ptr
     for i, entry in enumerate(_environ(vm)):
@@ -211,7 +211,7 @@ def environ_get(vm: Vm, array_ptr: int, buf_ptr: int) -> int:
 
 
 @_wasi("clock_time_get", "iIi")
-def clock_time_get(vm: Vm, clock_id: int, _precision: int, ret: int) -> int:
+def clock_time_get(vm: VmState, clock_id: int, _precision: int, ret: int) -> int:
     if clock_id == 0:
         now = time.time_ns()
     elif clock_id == 1:
@@ -224,7 +224,7 @@ def clock_time_get(vm: Vm, clock_id: int, _precision: int, ret: int) -> int:
 
 
 @_wasi("clock_res_get", "ii")
-def clock_res_get(vm: Vm, clock_id: int, ret: int) -> int:
+def clock_res_get(vm: VmState, clock_id: int, ret: int) -> int:
     if clock_id > 1:
         return abi.WASI_NOTSUP
     if not vm.mem.put_u64(ret, 1):
@@ -233,7 +233,7 @@ def clock_res_get(vm: Vm, clock_id: int, ret: int) -> int:
 
 
 @_wasi("random_get", "ii")
-def random_get(vm: Vm, buf: int, size: int) -> int:
+def random_get(vm: VmState, buf: int, size: int) -> int:
     if size > RANDOM_MAX:
         return abi.WASI_INVAL
     if not vm.mem.write(buf, os.urandom(size)):
@@ -242,17 +242,17 @@ def random_get(vm: Vm, buf: int, size: int) -> int:
 
 
 @_wasi("sched_yield", "")
-def sched_yield(vm: Vm) -> int:
+def sched_yield(vm: VmState) -> int:
     return abi.WASI_SUCCESS
 
 
 @_wasi("poll_oneoff", "iiii")
-def poll_oneoff(vm: Vm, in_ptr: int, out_ptr: int, nsubs: int, ret: int) -> int:
+def poll_oneoff(vm: VmState, in_ptr: int, out_ptr: int, nsubs: int, ret: int) -> int:
     if not vm.mem.put_u32(ret, 0):
         return abi.WASI_FAULT
     return abi.WASI_SUCCESS
 
 
 @_wasi("proc_exit", "i", result=False)
-def proc_exit(vm: Vm, code: int) -> None:
+def proc_exit(vm: VmState, code: int) -> None:
     vm.log_host(abi.ERROR, f"proc_exit({code}) called; ignored as Envoy does")

@@ -26,6 +26,7 @@ class ServerStats:
     upstream_rq_timeout: int = 0
     http_call_total: int = 0
     http_call_failure: int = 0
+    grpc_call_total: int = 0
     tcp_cx_total: int = 0
     tcp_cx_active: int = 0
     tcp_bytes_received: int = 0
@@ -42,6 +43,14 @@ class ServerStats:
             self.downstream_rq_2xx += 1
         else:
             self.downstream_rq_1xx += 1
+
+    @classmethod
+    def total(cls, parts: list[ServerStats]) -> ServerStats:
+        """The sum of several workers' counters (a snapshot; workers keep counting)."""
+        if len(parts) == 1:
+            return parts[0]
+        return cls(**{item.name: sum(getattr(p, item.name) for p in parts)
+                      for item in fields(cls)})
 
     def prometheus_text(self) -> str:
         lines: list[str] = []

@@ -259,9 +259,11 @@ class TcpProxyServer:
         self.connections: set[TcpDownstream] = set()
         self.server: asyncio.base_events.Server | None = None
 
-    async def listen(self, host: str, port: int) -> tuple[str, int]:
+    async def listen(self, host: str, port: int, reuse_port: bool = False) -> tuple[str, int]:
+        """Listen; with ``reuse_port`` beside the other workers' sockets on the same port."""
         self.server = await self.loop.create_server(lambda: TcpDownstream(self), host, port,
-                                                    backlog=1024, reuse_address=True)
+                                                    backlog=1024, reuse_address=True,
+                                                    reuse_port=True if reuse_port else None)
         sockname = self.server.sockets[0].getsockname()
         return sockname[0], sockname[1]
 

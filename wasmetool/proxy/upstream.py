@@ -16,7 +16,7 @@ from typing import Protocol
 import httptools
 
 from wasmetool.host.plugin_file import HttpTarget
-from wasmetool.proxy.http1 import HOP_BY_HOP, STATUS_BYTES, HeaderInjection, chunk
+from wasmetool.proxy.http1 import HOP_BY_HOP, STATUS_BYTES, HeaderInjection, chunk, trailer_block
 from wasmetool.proxy.stats import ServerStats
 
 log = logging.getLogger(__name__)
@@ -25,7 +25,7 @@ Headers = list[tuple[bytes, bytes]]
 CONNECT_TIMEOUT_S = 5.0
 MAX_IDLE = 128
 REPLAY_LIMIT = 64 * 1024
-_SKIP_REQUEST_HEADERS = HOP_BY_HOP | {b"host"}
+_SKIP_REQUEST_HEADERS = (HOP_BY_HOP - {b"te"}) | {b"host"}   # Envoy forwards te: trailers
 # names request_head() handles itself: the pseudo-headers it reads, and what it skips
 _REQUEST_SPECIAL = _SKIP_REQUEST_HEADERS | {b":method", b":path", b":authority", b":scheme",
                                             b"content-length"}
@@ -162,8 +162,6 @@ class UpstreamConnection(asyncio.Protocol):
 
     def send_trailers(self, trailers: Headers) -> None:
         if self.chunked:
-            from wasmetool.proxy.http1 import trailer_block
-
             self._write(trailer_block(trailers))
         self.request_done = True
 

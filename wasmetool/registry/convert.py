@@ -149,10 +149,10 @@ def push_content(store: Store, image: Image, fmt: str | None) -> PushContent:
 
     key = f"{image.manifest_descriptor.digest}:{fmt}"
     cached = _read_cache().get(key)
-    if cached and store.has_blob(cached):
+    if cached and store.has_valid_blob(cached):
         raw = store.read_blob(cached)
         content = _from_store(store, raw, json.loads(raw).get("mediaType", mt.OCI_MANIFEST), fmt)
-        if all(store.has_blob(b.digest) for b in content.blobs):
+        if all(store.has_valid_blob(b.digest) for b in content.blobs):
             return content
 
     wasm = image.wasm_bytes()

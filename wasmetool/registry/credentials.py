@@ -1,16 +1,21 @@
 """Registry credentials: where they are kept and where they are looked up.
 
-Saved by ``wasmetool login``:
+Saved by ``wasmetool login``, in the first of these that exists:
   1. the system keyring (Secret Service, macOS Keychain, Windows Credential
-     Locker) through the ``keyring`` package, when a real one is available;
-  2. otherwise a 0600 JSON file in ``paths.config_dir()`` — with a warning.
-     keyrings.alt's file backends do not count as a keyring: they are plaintext
-     (or prompt for a master password), live outside WASMETOOL_HOME and pick
-     their own file mode, so we would rather own the fallback file ourselves.
+     Locker) through the ``keyring`` package;
+  2. with ``WASMETOOL_KEYRING_PASSPHRASE`` set: keyrings.alt's encrypted file
+     backend (PBKDF2 + AES, pycryptodomex) at ``paths.config_dir()/credentials.encrypted.cfg``,
+     unlocked by that passphrase instead of a prompt;
+  3. otherwise a 0600 JSON file in ``paths.config_dir()`` — plaintext, so every
+     command that writes or uses it warns, naming the file and the two ways out.
+     keyrings.alt's plaintext backend is never used: it lives outside
+     WASMETOOL_HOME and picks its own file mode.
 
 Looked up for push/pull (first hit wins): explicit ``-u/-p``, our saved
-credentials, then Docker's ``config.json`` ``auths`` (``$DOCKER_CONFIG`` or
-``~/.docker``) and its credential helpers — read, never written.
+credentials (keyring, encrypted file, plaintext file), then Docker's
+``config.json`` ``auths`` (``$DOCKER_CONFIG`` or ``~/.docker``) and its
+credential helpers — read, never written. ``logout`` removes what login saved
+from every one of our places.
 
 A :class:`Credentials` value never shows its password in ``repr``/``str``.
 """
@@ -117,9 +122,14 @@ def _read_file() -> dict[str, dict[str, str]]:
     path = credentials_file()
     try:
         data = json.loads(path.read_text())
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return {}
-    except (OSError, ValueError):
+    except OSError as exc:
+        raise WasmetoolError(
+            f"cannot read the credential file {path}: {exc.strerror or type(exc).__name__}",
+            "check its permissions, or point WASMETOOL_HOME somewhere usable",
+        ) from None
+    except ValueError:
         raise WasmetoolError(
             f"the credential file {path} is unreadable or corrupt",
             "fix or delete it, then run 'wasmetool login' again",
@@ -227,16 +237,134 @@ def docker_credentials(server: str) -> Credentials | None:
     return None
 
 
+# ------------------------------------------------------ the encrypted file
+
+PASSPHRASE_ENV = "WASMETOOL_KEYRING_PASSPHRASE"
+ENCRYPTED_FILE_NAME = "credentials.encrypted.cfg"
+_REFERENCE = ("keyring-setting", "password reference", "password reference value")
+
+
+def encrypted_file() -> Path:
+    return paths.config_dir() / ENCRYPTED_FILE_NAME
+
+
+def _encrypted_keyring(required: bool = True) -> Any | None:
+    """keyrings.alt's EncryptedKeyring on our file, unlocked by $WASMETOOL_KEYRING_PASSPHRASE.
+
+    None when the variable is unset. ``required=False`` (logout) also gives a
+    backend without a passphrase: deleting an entry needs no decryption.
+    """
+    passphrase = os.environ.get(PASSPHRASE_ENV, "")
+    if not passphrase and required:
+        return None
+    try:
+        import Cryptodome  # noqa: F401  (keyrings.alt's cipher; checked here for a clear error)
+        from keyrings.alt.file import EncryptedKeyring
+    except ImportError:
+        raise WasmetoolError(
+            f"{PASSPHRASE_ENV} is set but the encrypted keyring needs pycryptodomex",
+            "pip install pycryptodomex (./install.sh installs it)",
+        ) from None
+
+    class PassphraseKeyring(EncryptedKeyring):  # type: ignore[misc, valid-type]
+        """Asks the environment, never the terminal, for the passphrase."""
+
+        def _get_new_password(self) -> str:
+            return passphrase
+
+        def _unlock(self) -> None:
+            self.keyring_key = passphrase
+            try:
+                matches = self.get_password(*_REFERENCE[:2]) == _REFERENCE[2]
+            except Exception:  # a wrong key fails to decrypt in several ways
+                matches = False
+            if not matches:
+                self._lock()
+                raise WasmetoolError(
+                    f"{PASSPHRASE_ENV} does not unlock {self.file_path}",
+                    "set the passphrase it was created with, or delete the file and log in again",
+                )
+
+    backend = PassphraseKeyring()
+    backend.file_path = str(encrypted_file())
+    return backend
+
+
+def _encrypted_get(key: str) -> Credentials | None:
+    if not encrypted_file().exists():
+        return None
+    backend = _encrypted_keyring()
+    if backend is None:
+        if _encrypted_has(key) and key not in _warned:
+            import sys
+
+            _warned.add(key)
+            print(f"warning: credentials for {key} are in {encrypted_file()}, but "
+                  f"{PASSPHRASE_ENV} is not set, so they are not used", file=sys.stderr)
+        return None
+    return _decode(backend.get_password(KEYRING_SERVICE, key), key)
+
+
+def _encrypted_has(key: str) -> bool:
+    """Whether the encrypted file holds an entry for ``key`` (names are not encrypted)."""
+    import configparser
+
+    from keyrings.alt.escape import escape
+
+    config = configparser.RawConfigParser()
+    try:
+        config.read(encrypted_file(), encoding="utf-8")
+    except (OSError, configparser.Error):
+        return False
+    return config.has_option(escape(KEYRING_SERVICE), escape(key))
+
+
+def _decode(secret: str | None, key: str) -> Credentials | None:
+    if not secret:
+        return None
+    try:
+        data = json.loads(secret)
+        return Credentials(str(data["username"]), str(data["password"]))
+    except (ValueError, KeyError, TypeError):
+        log.debug("ignoring a malformed stored entry for %s", key)
+        return None
+
+
 # ------------------------------------------------------------------ the API
+
+
+def plaintext_warning(path: Path | str) -> str:
+    """What to tell the user each time the plaintext file is written or used."""
+    return (f"no system keyring is available: the registry credentials are stored unencrypted "
+            f"in {path}; install a system "
+            "keyring (e.g. gnome-keyring or KWallet with an unlocked session) or set "
+            f"{PASSPHRASE_ENV} to keep them in an encrypted file instead")
 
 
 @dataclass
 class SavedCredentials:
-    location: str            # "keyring" or the file path
-    plaintext_file: bool     # True when the fallback file was used
+    location: str            # "the system keyring (...)", or a file path
+    plaintext_file: bool     # True when the plaintext fallback file was used
+
+
+def _file_drop(key: str) -> None:
+    auths = _read_file()
+    if auths.pop(key, None) is not None:
+        _write_file(auths)
 
 
 def save_credentials(server: str, credentials: Credentials) -> SavedCredentials:
+    try:
+        return _save(server, credentials)
+    except OSError as exc:
+        raise WasmetoolError(
+            f"cannot save the credentials in {paths.config_dir()}: "
+            f"{exc.strerror or type(exc).__name__}",
+            "make that directory writable, or point WASMETOOL_HOME somewhere writable",
+        ) from None
+
+
+def _save(server: str, credentials: Credentials) -> SavedCredentials:
     key = server_key(server)
     secret = json.dumps({"username": credentials.username, "password": credentials.password})
     backend = system_keyring()
@@ -246,12 +374,17 @@ def save_credentials(server: str, credentials: Credentials) -> SavedCredentials:
         except Exception as exc:
             log.debug("keyring set_password failed: %s", type(exc).__name__)
         else:
-            # Drop a stale copy in the fallback file so only one place holds it.
-            auths = _read_file()
-            if auths.pop(key, None) is not None:
-                _write_file(auths)
+            _file_drop(key)  # only one place holds it
+            _encrypted_drop(key)
             return SavedCredentials(location=f"the system keyring ({type(backend).__name__})",
                                     plaintext_file=False)
+    encrypted = _encrypted_keyring()
+    if encrypted is not None:
+        paths.config_dir().mkdir(parents=True, exist_ok=True)
+        encrypted.set_password(KEYRING_SERVICE, key, secret)
+        os.chmod(encrypted_file(), 0o600)
+        _file_drop(key)
+        return SavedCredentials(location=f"{encrypted_file()} (encrypted)", plaintext_file=False)
     auths = _read_file()
     auths[key] = {"username": credentials.username, "password": credentials.password}
     path = _write_file(auths)
@@ -259,7 +392,12 @@ def save_credentials(server: str, credentials: Credentials) -> SavedCredentials:
 
 
 def saved_credentials(server: str) -> Credentials | None:
-    """What ``wasmetool login`` saved for ``server`` (keyring first, then the file)."""
+    """What ``wasmetool login`` saved for ``server`` (keyring, encrypted file, plaintext file)."""
+    found, _ = _saved_with_source(server)
+    return found
+
+
+def _saved_with_source(server: str) -> tuple[Credentials | None, str]:
     key = server_key(server)
     backend = system_keyring()
     if backend is not None:
@@ -268,41 +406,67 @@ def saved_credentials(server: str) -> Credentials | None:
         except Exception as exc:
             log.debug("keyring get_password failed: %s", type(exc).__name__)
             secret = None
-        if secret:
-            try:
-                data = json.loads(secret)
-                return Credentials(str(data["username"]), str(data["password"]))
-            except (ValueError, KeyError, TypeError):
-                log.debug("ignoring a malformed keyring entry for %s", key)
+        found = _decode(secret, key)
+        if found:
+            return found, "the system keyring"
+    found = _encrypted_get(key)
+    if found:
+        return found, f"{encrypted_file()} (encrypted)"
     entry = _read_file().get(key)
     if isinstance(entry, dict) and entry.get("username") and entry.get("password"):
-        return Credentials(str(entry["username"]), str(entry["password"]))
-    return None
+        return Credentials(str(entry["username"]), str(entry["password"])), str(credentials_file())
+    return None, ""
 
 
-def delete_credentials(server: str) -> bool:
-    """Forget what ``wasmetool login`` saved for ``server``; True if anything was removed."""
+def _encrypted_drop(key: str) -> bool:
+    if not encrypted_file().exists():
+        return False
+    backend = _encrypted_keyring(required=False)
+    try:
+        backend.delete_password(KEYRING_SERVICE, key)
+    except Exception as exc:  # keyring.errors.PasswordDeleteError: not there
+        log.debug("encrypted file delete: %s", type(exc).__name__)
+        return False
+    return True
+
+
+def delete_credentials(server: str) -> list[str]:
+    """Forget what ``wasmetool login`` saved for ``server`` everywhere; the places it was in."""
     key = server_key(server)
-    removed = False
+    removed: list[str] = []
     backend = system_keyring()
     if backend is not None:
         try:
             if backend.get_password(KEYRING_SERVICE, key) is not None:
                 backend.delete_password(KEYRING_SERVICE, key)
-                removed = True
+                removed.append(f"the system keyring ({type(backend).__name__})")
         except Exception as exc:
             log.debug("keyring delete failed: %s", type(exc).__name__)
+    if _encrypted_drop(key):
+        removed.append(str(encrypted_file()))
     auths = _read_file()
     if auths.pop(key, None) is not None:
         _write_file(auths)
-        removed = True
+        removed.append(str(credentials_file()))
     return removed
 
 
+_warned: set[str] = set()  # once per command, however often the lookup runs
+
+
 def find_credentials(server: str) -> tuple[Credentials | None, str]:
-    """Credentials to use for ``server`` and where they came from ("" if none)."""
-    found = saved_credentials(server)
+    """Credentials to use for ``server`` and where they came from ("" if none).
+
+    Using the plaintext file warns on stderr, every time.
+    """
+    found, source = _saved_with_source(server)
     if found:
+        if source == str(credentials_file()) and source not in _warned:
+            import sys
+
+            _warned.add(source)
+            print(f"warning: {plaintext_warning(source)}", file=sys.stderr)
+        log.debug("saved credentials for %s come from %s", server_key(server), source)
         return found, "wasmetool login"
     found = docker_credentials(server)
     if found:

@@ -60,12 +60,16 @@ def login(server: str, credentials: Credentials,
 @dataclass
 class LogoutResult:
     server: str
-    removed: bool
+    removed_from: list[str]      # every place the credentials were removed from
     docker_has_credentials: bool
+
+    @property
+    def removed(self) -> bool:
+        return bool(self.removed_from)
 
 
 def logout(server: str) -> LogoutResult:
     key = server_key(server)
     removed = delete_credentials(key)
-    return LogoutResult(server=key, removed=removed,
+    return LogoutResult(server=key, removed_from=removed,
                         docker_has_credentials=docker_credentials(key) is not None)

@@ -80,7 +80,7 @@ def pull_image(store: Store, ref: Reference | str, *, username: str | None = Non
         for item in [manifest.get("config") or {}, *manifest["layers"]]:
             desc = Descriptor.from_dict(item)
             children.setdefault(desc.digest, desc)
-        missing = [d for d in children.values() if not store.has_blob(d.digest)]
+        missing = [d for d in children.values() if not store.has_valid_blob(d.digest)]
         reused = len(children) - len(missing)
         for desc in missing:
             if desc.size > MAX_WASM_BYTES * 2:

@@ -127,7 +127,30 @@ def init_project(request: InitRequest, choose: Chooser | None = None) -> InitRes
 
     files = load_template(template_dir(language, request.templates_root))
     name = project_name(directory)
-    written = render(files, directory, {"{{NAME}}": name, "{{ROOT_ID}}": root_id})
-    project = ProjectFile(language, platform, version, root_id)
-    written.append(project.write(directory))
+    # The first missing directory on the way to DIR: what to remove if writing fails.
+    created_root = next((p for p in [*reversed(directory.absolute().parents), directory.absolute()]
+                         if not p.exists()), None)
+    written: list[Path] = []
+    try:
+        written = render(files, directory, {"{{NAME}}": name, "{{ROOT_ID}}": root_id})
+        project = ProjectFile(language, platform, version, root_id)
+        written.append(project.write(directory))
+    except OSError as exc:
+        _undo(created_root, written)
+        where = "" if exc.filename in (None, str(directory)) else f"{exc.filename}: "
+        raise WasmetoolError(
+            f"cannot write the project to {directory}: {where}{exc.strerror or exc}",
+            "choose a directory you can write to; nothing was left behind",
+        ) from None
     return InitResult(directory, name, language, platform, version, root_id, written)
+
+
+def _undo(created_root: Path | None, written: list[Path]) -> None:
+    """Remove what a failed init wrote: the directories it created, else its files."""
+    import shutil
+
+    if created_root is not None:
+        shutil.rmtree(created_root, ignore_errors=True)
+        return
+    for path in written:
+        path.unlink(missing_ok=True)

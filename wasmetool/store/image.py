@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from wasmetool.errors import WasmetoolError
 from wasmetool.oci import mediatypes as mt
@@ -14,13 +14,16 @@ from wasmetool.oci.formats import ImageFormat, extract_plugin_wasm, image_format
 from wasmetool.oci.reference import Reference
 from wasmetool.oci.runtime_config import RuntimeConfig
 
-if TYPE_CHECKING:
-    from wasmetool.store.layout import Store
+
+class BlobSource(Protocol):
+    """Where an image's blobs come from (the store's layout; digest-checked on read)."""
+
+    def read_blob(self, digest: str) -> bytes: ...
 
 
 @dataclass
 class Image:
-    store: Store
+    store: BlobSource
     ref: Reference
     manifest_descriptor: Descriptor
     raw_manifest: bytes
@@ -28,7 +31,7 @@ class Image:
     updated: datetime | None
 
     @classmethod
-    def load(cls, store: Store, ref: Reference, descriptor: Descriptor, updated: datetime | None) -> Image:
+    def load(cls, store: BlobSource, ref: Reference, descriptor: Descriptor, updated: datetime | None) -> Image:
         raw = store.read_blob(descriptor.digest)
         try:
             manifest = json.loads(raw)

@@ -161,7 +161,23 @@ class Store:
         return self.blobs / check_digest(digest).split(":", 1)[1]
 
     def has_blob(self, digest: str) -> bool:
+        """The blob's file is there (its content is not checked: see blob_state)."""
         return self.blob_path(digest).is_file()
+
+    def blob_state(self, digest: str) -> str:
+        """"ok", "missing" or "corrupt" (the content does not hash to its name)."""
+        try:
+            with open(self.blob_path(digest), "rb") as handle:
+                actual = "sha256:" + hashlib.file_digest(handle, "sha256").hexdigest()
+        except FileNotFoundError:
+            return "missing"
+        except IsADirectoryError:
+            return "corrupt"
+        return "ok" if actual == digest else "corrupt"
+
+    def has_valid_blob(self, digest: str) -> bool:
+        """The blob is there and its content matches its digest."""
+        return self.blob_state(digest) == "ok"
 
     def put_blob(self, data: bytes, media_type: str, expected_digest: str | None = None) -> Descriptor:
         digest = sha256_digest(data)
@@ -171,8 +187,8 @@ class Store:
                 "the data was corrupted or tampered with; nothing was stored",
             )
         path = self.blob_path(digest)
-        if not path.is_file():
-            atomic_write(path, data, self.tmp, durable=False)
+        if not path.is_file() or self.blob_state(digest) != "ok":
+            atomic_write(path, data, self.tmp, durable=False)  # new, or repairs a corrupt copy
         return Descriptor(media_type, digest, len(data))
 
     @contextlib.contextmanager
@@ -260,13 +276,17 @@ class Store:
             yield reference, descriptor, _parse_time(descriptor.annotations.get(UPDATED))
 
     def resolve(self, ref: Reference | str) -> Image:
+        return Image.load(self, *self.find(ref))
+
+    def find(self, ref: Reference | str) -> tuple[Reference, Descriptor, datetime | None]:
+        """The index entry of ``ref`` (no blob is read)."""
         reference = _as_ref(ref)
         for entry_ref, descriptor, updated in self._entries():
             if reference.digest:
                 if descriptor.digest == reference.digest and entry_ref.name == reference.name:
-                    return Image.load(self, entry_ref, descriptor, updated)
+                    return entry_ref, descriptor, updated
             elif str(entry_ref) == str(reference):
-                return Image.load(self, entry_ref, descriptor, updated)
+                return entry_ref, descriptor, updated
         raise WasmetoolError(
             f"no image {reference.familiar} in the local store",
             "see 'wasmetool list' for what is stored, or build or pull it first",
@@ -274,6 +294,10 @@ class Store:
 
     def images(self) -> list[Image]:
         return [Image.load(self, ref, desc, updated) for ref, desc, updated in self._entries()]
+
+    def entries(self) -> list[tuple[Reference, Descriptor, datetime | None]]:
+        """Every reference with its manifest descriptor, without reading any blob."""
+        return list(self._entries())
 
     def remove(self, ref: Reference | str) -> int:
         """Remove ``ref`` and reclaim blobs no other ref uses. Returns bytes freed."""

@@ -27,6 +27,7 @@ def module(tmp_path: Path) -> Path:
     (["{m}", "--env", "NOVALUE"], "--env 'NOVALUE': expected KEY=VALUE"),
     (["{m}", "--cluster", "auth"], "--cluster 'auth': expected NAME=URL"),
     (["{m}", "--call-timeout-ms", "0"], "--call-timeout-ms must be positive"),
+    (["{m}", "--concurrency", "0"], "--concurrency 0 is out of range"),
     (["{d}/absent.wasm"], "absent.wasm does not exist"),
     (["--plugins", "{p}", "--tcp", "--upstream", "127.0.0.1:1"], "--tcp runs network filters only"),
     (["{m}", "--tcp"], "--tcp needs an upstream"),
@@ -49,3 +50,19 @@ def test_parse_address() -> None:
     assert parse_address("[::1]:80", "--listen") == ("::1", 80)
     with pytest.raises(WasmetoolError):
         parse_address("[::1]80", "--listen")
+
+
+def test_workers_refuse_a_port_another_process_shares_with_reuseport(cli, module: Path) -> None:
+    # --concurrency binds SO_REUSEPORT listeners; a foreign one on the port must not be
+    # joined silently (the kernel would split the traffic between the two processes)
+    import socket
+
+    with socket.socket() as other:
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        result = cli("run", str(module), "--listen", f"127.0.0.1:{port}", "--admin", "off",
+                     "--concurrency", "2")
+    assert result.code == 1
+    assert result.err.startswith("error: ") and "is already in use" in result.err, result.err

@@ -5,16 +5,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from wasmetool.host import abi
-from wasmetool.host.hostcalls import hostcall
+from wasmetool.host.contexts import EMPTY_BUFFER
+from wasmetool.host.hostcalls.registry import hostcall
 
 if TYPE_CHECKING:
-    from wasmetool.host.vm import Vm
+    from wasmetool.host.state import VmState
 
 MAX_BUFFER_TYPE = abi.BUF_FOREIGN_FUNCTION_ARGUMENTS
 
 
 @hostcall("proxy_get_buffer_bytes", "iiiii")
-def proxy_get_buffer_bytes(vm: Vm, buf_type: int, start: int, max_size: int, ptr_ptr: int,
+def proxy_get_buffer_bytes(vm: VmState, buf_type: int, start: int, max_size: int, ptr_ptr: int,
                            size_ptr: int) -> int:
     if buf_type > MAX_BUFFER_TYPE:
         return abi.BAD_ARGUMENT
@@ -28,7 +29,7 @@ def proxy_get_buffer_bytes(vm: Vm, buf_type: int, start: int, max_size: int, ptr
 
 
 @hostcall("proxy_set_buffer_bytes", "iiiii")
-def proxy_set_buffer_bytes(vm: Vm, buf_type: int, start: int, size: int, ptr: int,
+def proxy_set_buffer_bytes(vm: VmState, buf_type: int, start: int, size: int, ptr: int,
                            length: int) -> int:
     if buf_type > MAX_BUFFER_TYPE:
         return abi.BAD_ARGUMENT
@@ -37,8 +38,10 @@ def proxy_set_buffer_bytes(vm: Vm, buf_type: int, start: int, size: int, ptr: in
         return abi.INVALID_MEMORY_ACCESS
     ctx = vm.ctx()
     buf = ctx.get_buffer(buf_type)
-    if buf is None or buf_type > abi.BUF_UPSTREAM_DATA:
+    if buf is None:
         return abi.NOT_FOUND
+    if buf is EMPTY_BUFFER or buf_type > abi.BUF_UPSTREAM_DATA:
+        return abi.BAD_ARGUMENT        # Envoy 1.40: nothing here that can be written
     n = len(buf)
     # Envoy's Buffer::copyFrom semantics
     if start == 0:
@@ -56,7 +59,7 @@ def proxy_set_buffer_bytes(vm: Vm, buf_type: int, start: int, size: int, ptr: in
 
 
 @hostcall("proxy_get_buffer_status", "iii")
-def proxy_get_buffer_status(vm: Vm, buf_type: int, size_ptr: int, flags_ptr: int) -> int:
+def proxy_get_buffer_status(vm: VmState, buf_type: int, size_ptr: int, flags_ptr: int) -> int:
     if buf_type > MAX_BUFFER_TYPE:
         return abi.BAD_ARGUMENT
     buf = vm.ctx().get_buffer(buf_type)
@@ -68,7 +71,7 @@ def proxy_get_buffer_status(vm: Vm, buf_type: int, size_ptr: int, flags_ptr: int
 
 
 @hostcall("proxy_get_configuration", "ii", abi=(abi.ABI_0_1_0,))
-def proxy_get_configuration(vm: Vm, ptr_ptr: int, size_ptr: int) -> int:
+def proxy_get_configuration(vm: VmState, ptr_ptr: int, size_ptr: int) -> int:
     ctx = vm.ctx()
     plugin = ctx.plugin
     data = plugin.config.configuration if plugin is not None else b""

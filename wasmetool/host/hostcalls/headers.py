@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from wasmetool.host import abi, pairs
-from wasmetool.host.hostcalls import hostcall
+from wasmetool.host.hostcalls.registry import hostcall
 
 if TYPE_CHECKING:
-    from wasmetool.host.vm import Vm
+    from wasmetool.host.state import VmState
 
 MAX_MAP_TYPE = abi.MAP_HTTP_CALL_RESPONSE_TRAILERS
 
@@ -27,7 +27,7 @@ def _append(m: list[tuple[bytes, bytes]], key: bytes, value: bytes) -> None:
 
 
 @hostcall("proxy_get_header_map_pairs", "iii")
-def proxy_get_header_map_pairs(vm: Vm, map_type: int, ptr_ptr: int, size_ptr: int) -> int:
+def proxy_get_header_map_pairs(vm: VmState, map_type: int, ptr_ptr: int, size_ptr: int) -> int:
     if map_type > MAX_MAP_TYPE:
         return abi.BAD_ARGUMENT
     m = vm.ctx().get_map(map_type)
@@ -35,13 +35,13 @@ def proxy_get_header_map_pairs(vm: Vm, map_type: int, ptr_ptr: int, size_ptr: in
 
 
 @hostcall("proxy_set_header_map_pairs", "iii")
-def proxy_set_header_map_pairs(vm: Vm, map_type: int, ptr: int, size: int) -> int:
+def proxy_set_header_map_pairs(vm: VmState, map_type: int, ptr: int, size: int) -> int:
     if map_type > MAX_MAP_TYPE:
         return abi.BAD_ARGUMENT
     data = vm.mem.read(ptr, size)
     if data is None:
         return abi.INVALID_MEMORY_ACCESS
-    m = vm.ctx().get_map(map_type)
+    m = vm.ctx().get_map(map_type, True)
     if m is None:
         return abi.BAD_ARGUMENT
     new = pairs.decode(data) or []
@@ -52,10 +52,10 @@ def proxy_set_header_map_pairs(vm: Vm, map_type: int, ptr: int, size: int) -> in
 
 
 @hostcall("proxy_get_header_map_size", "ii")
-def proxy_get_header_map_size(vm: Vm, map_type: int, ret_ptr: int) -> int:
+def proxy_get_header_map_size(vm: VmState, map_type: int, ret_ptr: int) -> int:
     if map_type > MAX_MAP_TYPE:
         return abi.BAD_ARGUMENT
-    m = vm.ctx().get_map(map_type)
+    m = vm.ctx().get_map(map_type, True)
     if m is None:
         return abi.BAD_ARGUMENT
     size = sum(len(k) + len(v) for k, v in m)
@@ -65,7 +65,7 @@ def proxy_get_header_map_size(vm: Vm, map_type: int, ret_ptr: int) -> int:
 
 
 @hostcall("proxy_get_header_map_value", "iiiii")
-def proxy_get_header_map_value(vm: Vm, map_type: int, kptr: int, ksize: int, ptr_ptr: int,
+def proxy_get_header_map_value(vm: VmState, map_type: int, kptr: int, ksize: int, ptr_ptr: int,
                                size_ptr: int) -> int:
     if map_type > MAX_MAP_TYPE:
         return abi.BAD_ARGUMENT
@@ -85,7 +85,7 @@ def proxy_get_header_map_value(vm: Vm, map_type: int, kptr: int, ksize: int, ptr
 
 
 @hostcall("proxy_add_header_map_value", "iiiii")
-def proxy_add_header_map_value(vm: Vm, map_type: int, kptr: int, ksize: int, vptr: int,
+def proxy_add_header_map_value(vm: VmState, map_type: int, kptr: int, ksize: int, vptr: int,
                                vsize: int) -> int:
     if map_type > MAX_MAP_TYPE:
         return abi.BAD_ARGUMENT
@@ -94,7 +94,7 @@ def proxy_add_header_map_value(vm: Vm, map_type: int, kptr: int, ksize: int, vpt
     value = mem.read(vptr, vsize)
     if key is None or value is None:
         return abi.INVALID_MEMORY_ACCESS
-    m = vm.ctx().get_map(map_type)
+    m = vm.ctx().get_map(map_type, True)
     if m is None:
         return abi.BAD_ARGUMENT
     _append(m, key.lower(), value)
@@ -102,7 +102,7 @@ def proxy_add_header_map_value(vm: Vm, map_type: int, kptr: int, ksize: int, vpt
 
 
 @hostcall("proxy_replace_header_map_value", "iiiii")
-def proxy_replace_header_map_value(vm: Vm, map_type: int, kptr: int, ksize: int, vptr: int,
+def proxy_replace_header_map_value(vm: VmState, map_type: int, kptr: int, ksize: int, vptr: int,
                                    vsize: int) -> int:
     if map_type > MAX_MAP_TYPE:
         return abi.BAD_ARGUMENT
@@ -111,7 +111,7 @@ def proxy_replace_header_map_value(vm: Vm, map_type: int, kptr: int, ksize: int,
     value = mem.read(vptr, vsize)
     if key is None or value is None:
         return abi.INVALID_MEMORY_ACCESS
-    m = vm.ctx().get_map(map_type)
+    m = vm.ctx().get_map(map_type, True)
     if m is None:
         return abi.BAD_ARGUMENT
     # Envoy's setCopy (http_set_copy_replace_all_headers): remove every entry, add anew
@@ -122,13 +122,13 @@ def proxy_replace_header_map_value(vm: Vm, map_type: int, kptr: int, ksize: int,
 
 
 @hostcall("proxy_remove_header_map_value", "iii")
-def proxy_remove_header_map_value(vm: Vm, map_type: int, kptr: int, ksize: int) -> int:
+def proxy_remove_header_map_value(vm: VmState, map_type: int, kptr: int, ksize: int) -> int:
     if map_type > MAX_MAP_TYPE:
         return abi.BAD_ARGUMENT
     key = vm.mem.read(kptr, ksize)
     if key is None:
         return abi.INVALID_MEMORY_ACCESS
-    m = vm.ctx().get_map(map_type)
+    m = vm.ctx().get_map(map_type, True)
     if m is None:
         return abi.BAD_ARGUMENT
     key = key.lower()

@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from wasmetool.host import abi, pairs
-from wasmetool.host.hostcalls import hostcall
+from wasmetool.host.hostcalls.registry import hostcall
 
 if TYPE_CHECKING:
-    from wasmetool.host.vm import Vm
+    from wasmetool.host.state import VmState
 
 
 @hostcall("proxy_http_call", "iiiiiiiiii")
-def proxy_http_call(vm: Vm, up_ptr: int, up_size: int, hdrs_ptr: int, hdrs_size: int,
+def proxy_http_call(vm: VmState, up_ptr: int, up_size: int, hdrs_ptr: int, hdrs_size: int,
                     body_ptr: int, body_size: int, trl_ptr: int, trl_size: int,
                     timeout_ms: int, ret_token_ptr: int) -> int:
     mem = vm.mem

@@ -6,14 +6,14 @@ import time
 from typing import TYPE_CHECKING
 
 from wasmetool.host import abi
-from wasmetool.host.hostcalls import hostcall
+from wasmetool.host.hostcalls.registry import hostcall
 
 if TYPE_CHECKING:
-    from wasmetool.host.vm import Vm
+    from wasmetool.host.state import VmState
 
 
 @hostcall("proxy_log", "iii")
-def proxy_log(vm: Vm, level: int, ptr: int, size: int) -> int:
+def proxy_log(vm: VmState, level: int, ptr: int, size: int) -> int:
     if level > abi.CRITICAL:
         return abi.BAD_ARGUMENT
     msg = vm.mem.read(ptr, size)
@@ -29,21 +29,21 @@ def proxy_log(vm: Vm, level: int, ptr: int, size: int) -> int:
 
 
 @hostcall("proxy_get_log_level", "i", abi=(abi.ABI_0_2_1,))
-def proxy_get_log_level(vm: Vm, ret_ptr: int) -> int:
+def proxy_get_log_level(vm: VmState, ret_ptr: int) -> int:
     if not vm.mem.put_u32(ret_ptr, vm.host.log_level):
         return abi.INVALID_MEMORY_ACCESS
     return abi.OK
 
 
 @hostcall("proxy_get_current_time_nanoseconds", "i")
-def proxy_get_current_time_nanoseconds(vm: Vm, ret_ptr: int) -> int:
+def proxy_get_current_time_nanoseconds(vm: VmState, ret_ptr: int) -> int:
     if not vm.mem.put_u64(ret_ptr, time.time_ns()):
         return abi.INVALID_MEMORY_ACCESS
     return abi.OK
 
 
 @hostcall("proxy_set_effective_context", "i")
-def proxy_set_effective_context(vm: Vm, context_id: int) -> int:
+def proxy_set_effective_context(vm: VmState, context_id: int) -> int:
     ctx = vm.contexts.get(context_id)
     if ctx is None or ctx.deleted:
         return abi.BAD_ARGUMENT
@@ -52,7 +52,7 @@ def proxy_set_effective_context(vm: Vm, context_id: int) -> int:
 
 
 @hostcall("proxy_done", "")
-def proxy_done(vm: Vm) -> int:
+def proxy_done(vm: VmState) -> int:
     ctx = vm.ctx()
     root = ctx.root
     if root is None or not root.done_pending:
@@ -63,17 +63,17 @@ def proxy_done(vm: Vm) -> int:
 
 
 @hostcall("pthread_equal", "ii")
-def pthread_equal(vm: Vm, a: int, b: int) -> int:
+def pthread_equal(vm: VmState, a: int, b: int) -> int:
     return 1 if a == b else 0
 
 
 @hostcall("emscripten_notify_memory_growth", "i", result=False)
-def emscripten_notify_memory_growth(vm: Vm, _index: int) -> None:
+def emscripten_notify_memory_growth(vm: VmState, _index: int) -> None:
     vm.mem.refresh()
 
 
 @hostcall("envoy_resolve_dns", "iii")
-def envoy_resolve_dns(vm: Vm, ptr: int, size: int, ret_token: int) -> int:
+def envoy_resolve_dns(vm: VmState, ptr: int, size: int, ret_token: int) -> int:
     # Envoy-only extension; this host has no DNS resolver to offer.
     if vm.mem.read(ptr, size) is None:
         return abi.INVALID_MEMORY_ACCESS

@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from wasmetool.host import abi
-from wasmetool.host.hostcalls import hostcall
+from wasmetool.host.hostcalls.registry import hostcall
 
 if TYPE_CHECKING:
-    from wasmetool.host.vm import Vm
+    from wasmetool.host.state import VmState
 
 
 @hostcall("proxy_define_metric", "iiii")
-def proxy_define_metric(vm: Vm, metric_type: int, name_ptr: int, name_size: int,
+def proxy_define_metric(vm: VmState, metric_type: int, name_ptr: int, name_size: int,
                         ret_id_ptr: int) -> int:
     if metric_type > abi.METRIC_HISTOGRAM:
         return abi.BAD_ARGUMENT
@@ -32,7 +32,7 @@ def proxy_define_metric(vm: Vm, metric_type: int, name_ptr: int, name_size: int,
 
 
 @hostcall("proxy_record_metric", "iI")
-def proxy_record_metric(vm: Vm, metric_id: int, value: int) -> int:
+def proxy_record_metric(vm: VmState, metric_id: int, value: int) -> int:
     m = vm.metric_names.get(metric_id)
     if m is None:
         return abi.NOT_FOUND
@@ -41,7 +41,7 @@ def proxy_record_metric(vm: Vm, metric_id: int, value: int) -> int:
 
 
 @hostcall("proxy_increment_metric", "iI")
-def proxy_increment_metric(vm: Vm, metric_id: int, offset: int) -> int:
+def proxy_increment_metric(vm: VmState, metric_id: int, offset: int) -> int:
     m = vm.metric_names.get(metric_id)
     if m is None:
         return abi.NOT_FOUND
@@ -49,7 +49,7 @@ def proxy_increment_metric(vm: Vm, metric_id: int, offset: int) -> int:
 
 
 @hostcall("proxy_get_metric", "ii")
-def proxy_get_metric(vm: Vm, metric_id: int, ret_ptr: int) -> int:
+def proxy_get_metric(vm: VmState, metric_id: int, ret_ptr: int) -> int:
     m = vm.metric_names.get(metric_id)
     if m is None:
         return abi.NOT_FOUND

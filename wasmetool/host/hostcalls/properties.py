@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from wasmetool.host import abi, attributes
-from wasmetool.host.hostcalls import hostcall
+from wasmetool.host.hostcalls.registry import hostcall
 
 if TYPE_CHECKING:
-    from wasmetool.host.vm import Vm
+    from wasmetool.host.state import VmState
 
 
 @hostcall("proxy_get_property", "iiii")
-def proxy_get_property(vm: Vm, path_ptr: int, path_size: int, ptr_ptr: int, size_ptr: int) -> int:
+def proxy_get_property(vm: VmState, path_ptr: int, path_size: int, ptr_ptr: int, size_ptr: int) -> int:
     path = vm.mem.read(path_ptr, path_size)
     if path is None:
         return abi.INVALID_MEMORY_ACCESS
@@ -27,7 +27,7 @@ def proxy_get_property(vm: Vm, path_ptr: int, path_size: int, ptr_ptr: int, size
 
 
 @hostcall("proxy_set_property", "iiii")
-def proxy_set_property(vm: Vm, path_ptr: int, path_size: int, val_ptr: int, val_size: int) -> int:
+def proxy_set_property(vm: VmState, path_ptr: int, path_size: int, val_ptr: int, val_size: int) -> int:
     path = vm.mem.read(path_ptr, path_size)
     value = vm.mem.read(val_ptr, val_size)
     if path is None or value is None:

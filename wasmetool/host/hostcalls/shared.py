@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from wasmetool.host import abi
-from wasmetool.host.hostcalls import hostcall
+from wasmetool.host.hostcalls.registry import hostcall
 
 if TYPE_CHECKING:
-    from wasmetool.host.vm import Vm
+    from wasmetool.host.state import VmState
 
 
 @hostcall("proxy_get_shared_data", "iiiii")
-def proxy_get_shared_data(vm: Vm, kptr: int, ksize: int, ptr_ptr: int, size_ptr: int,
+def proxy_get_shared_data(vm: VmState, kptr: int, ksize: int, ptr_ptr: int, size_ptr: int,
                           cas_ptr: int) -> int:
     key = vm.mem.read(kptr, ksize)
     if key is None:
@@ -30,7 +30,7 @@ def proxy_get_shared_data(vm: Vm, kptr: int, ksize: int, ptr_ptr: int, size_ptr:
 
 
 @hostcall("proxy_set_shared_data", "iiiii")
-def proxy_set_shared_data(vm: Vm, kptr: int, ksize: int, vptr: int, vsize: int, cas: int) -> int:
+def proxy_set_shared_data(vm: VmState, kptr: int, ksize: int, vptr: int, vsize: int, cas: int) -> int:
     key = vm.mem.read(kptr, ksize)
     value = vm.mem.read(vptr, vsize)
     if key is None or value is None:
@@ -39,7 +39,7 @@ def proxy_set_shared_data(vm: Vm, kptr: int, ksize: int, vptr: int, vsize: int, 
 
 
 @hostcall("proxy_register_shared_queue", "iii")
-def proxy_register_shared_queue(vm: Vm, name_ptr: int, name_size: int, ret_id_ptr: int) -> int:
+def proxy_register_shared_queue(vm: VmState, name_ptr: int, name_size: int, ret_id_ptr: int) -> int:
     name = vm.mem.read(name_ptr, name_size)
     if name is None:
         return abi.INVALID_MEMORY_ACCESS
@@ -53,7 +53,7 @@ def proxy_register_shared_queue(vm: Vm, name_ptr: int, name_size: int, ret_id_pt
 
 
 @hostcall("proxy_resolve_shared_queue", "iiiii")
-def proxy_resolve_shared_queue(vm: Vm, vm_id_ptr: int, vm_id_size: int, name_ptr: int,
+def proxy_resolve_shared_queue(vm: VmState, vm_id_ptr: int, vm_id_size: int, name_ptr: int,
                                name_size: int, ret_id_ptr: int) -> int:
     vm_id = vm.mem.read(vm_id_ptr, vm_id_size)
     name = vm.mem.read(name_ptr, name_size)
@@ -69,7 +69,7 @@ def proxy_resolve_shared_queue(vm: Vm, vm_id_ptr: int, vm_id_size: int, name_ptr
 
 
 @hostcall("proxy_enqueue_shared_queue", "iii")
-def proxy_enqueue_shared_queue(vm: Vm, token: int, ptr: int, size: int) -> int:
+def proxy_enqueue_shared_queue(vm: VmState, token: int, ptr: int, size: int) -> int:
     data = vm.mem.read(ptr, size)
     if data is None:
         return abi.INVALID_MEMORY_ACCESS
@@ -77,7 +77,7 @@ def proxy_enqueue_shared_queue(vm: Vm, token: int, ptr: int, size: int) -> int:
 
 
 @hostcall("proxy_dequeue_shared_queue", "iii")
-def proxy_dequeue_shared_queue(vm: Vm, token: int, ptr_ptr: int, size_ptr: int) -> int:
+def proxy_dequeue_shared_queue(vm: VmState, token: int, ptr_ptr: int, size_ptr: int) -> int:
     q = vm.host.queues.get(token)
     if q is None:
         return abi.NOT_FOUND

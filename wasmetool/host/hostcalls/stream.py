@@ -5,41 +5,41 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from wasmetool.host import abi, pairs
-from wasmetool.host.hostcalls import hostcall
+from wasmetool.host.hostcalls.registry import hostcall
 
 if TYPE_CHECKING:
-    from wasmetool.host.vm import Vm
+    from wasmetool.host.state import VmState
 
 V02 = (abi.ABI_0_2_0, abi.ABI_0_2_1)
 
 
 @hostcall("proxy_continue_stream", "i", abi=V02)
-def proxy_continue_stream(vm: Vm, stream_type: int) -> int:
+def proxy_continue_stream(vm: VmState, stream_type: int) -> int:
     return vm.ctx().continue_stream(stream_type)
 
 
 @hostcall("proxy_close_stream", "i", abi=V02)
-def proxy_close_stream(vm: Vm, stream_type: int) -> int:
+def proxy_close_stream(vm: VmState, stream_type: int) -> int:
     return vm.ctx().close_stream(stream_type)
 
 
 @hostcall("proxy_continue_request", "", abi=(abi.ABI_0_1_0,))
-def proxy_continue_request(vm: Vm) -> int:
+def proxy_continue_request(vm: VmState) -> int:
     return vm.ctx().continue_stream(abi.STREAM_HTTP_REQUEST)
 
 
 @hostcall("proxy_continue_response", "", abi=(abi.ABI_0_1_0,))
-def proxy_continue_response(vm: Vm) -> int:
+def proxy_continue_response(vm: VmState) -> int:
     return vm.ctx().continue_stream(abi.STREAM_HTTP_RESPONSE)
 
 
 @hostcall("proxy_clear_route_cache", "", abi=(abi.ABI_0_1_0,))
-def proxy_clear_route_cache(vm: Vm) -> int:
+def proxy_clear_route_cache(vm: VmState) -> int:
     return abi.OK      # one route: nothing cached to clear
 
 
 @hostcall("proxy_send_local_response", "iiiiiiii")
-def proxy_send_local_response(vm: Vm, status: int, details_ptr: int, details_size: int,
+def proxy_send_local_response(vm: VmState, status: int, details_ptr: int, details_size: int,
                               body_ptr: int, body_size: int, hdrs_ptr: int, hdrs_size: int,
                               grpc_status: int) -> int:
     mem = vm.mem
@@ -54,7 +54,7 @@ def proxy_send_local_response(vm: Vm, status: int, details_ptr: int, details_siz
 
 
 @hostcall("proxy_get_status", "iii")
-def proxy_get_status(vm: Vm, code_ptr: int, msg_ptr_ptr: int, msg_size_ptr: int) -> int:
+def proxy_get_status(vm: VmState, code_ptr: int, msg_ptr_ptr: int, msg_size_ptr: int) -> int:
     if not vm.mem.put_u32(code_ptr, vm.status_code):
         return abi.INVALID_MEMORY_ACCESS
     return vm.copy_out(vm.status_message, msg_ptr_ptr, msg_size_ptr)
