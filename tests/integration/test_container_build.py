@@ -26,7 +26,7 @@ from tests.support.docker_engine import Engine, ci_cache, docker_engine
 from tests.support.hello import hello_through_run
 from tests.support.ports import free_port, wait_until
 from wasmetool.builder.container import BUILD_LABEL
-from wasmetool.builder.toolchain_images import find_local, image_name
+from wasmetool.builder.toolchain_images import find_local, image_name, list_images
 
 pytestmark = pytest.mark.integration
 LANGUAGES = ("cpp", "rust", "tinygo", "assemblyscript")
@@ -58,6 +58,9 @@ def container_env(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> d
             subprocess.run([*wasmetool_command(), "toolchain", "build", language,
                             "--base", engine.base_image], env=env, check=True, timeout=1800,
                            stdout=subprocess.DEVNULL)
+    for old in list_images(engine.client):  # images of an older wasmetool: reclaim the disk
+        if not old.current:
+            engine.client.images.remove(old.name)
     return env
 
 
