@@ -267,3 +267,14 @@ def test_ctrl_c_during_toolchain_build_leaves_no_container_and_the_old_image(
         finally:
             engine.client.images.remove(base, force=True)
             engine.client.images.prune(filters={"dangling": True})  # that build's cache
+
+
+def test_building_an_image_again_answers_from_the_engine_cache(container_env: dict[str, str],
+                                                              engine: Engine) -> None:
+    before = engine.client.images.get(image_name("cpp")).id
+    done = cli(container_env, "toolchain", "build", "cpp", "--base", engine.base_image, "-o", "json",
+               timeout=300)
+    assert done.returncode == 0, done.stderr
+    (built,) = json.loads(done.stdout)
+    assert built["image"] == image_name("cpp") and built["id"] == before
+    assert built["versions"]["clang"].startswith("Debian clang version")

@@ -184,6 +184,7 @@ def ensure_image(client: Any, language: str, write: Write) -> ToolchainImage:
 
 VERSION_LINE = "wasmetool-version "
 RUNNING_IN = " ---> Running in "
+VERSIONS_FILE = "/etc/wasmetool/versions"  # written by each Dockerfile's RUN step
 
 
 class BuildStreamError(Exception):
@@ -217,6 +218,20 @@ def _stream(chunks: Any, write: Write, result: _BuildOutput | None = None) -> _B
         elif isinstance(chunk.get("aux"), dict) and "ID" in chunk["aux"]:
             result.image_id = chunk["aux"]["ID"]
     return result
+
+
+def _read_versions(client: Any, image_id: str) -> dict[str, str]:
+    output = client.containers.run(image_id, ["cat", VERSIONS_FILE], remove=True,
+                                   network_mode="none")
+    versions: dict[str, str] = {}
+    for line in output.decode("utf-8", errors="replace").splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key.strip():
+            versions[key.strip()] = " ".join(value.split())
+    if not versions:
+        raise WasmetoolError(f"the toolchain image {image_id[:19]} has no {VERSIONS_FILE}",
+                             "rebuild it from wasmetool's Dockerfile")
+    return versions
 
 
 def _label_dockerfile(image_id: str, versions: dict[str, str]) -> bytes:
@@ -271,9 +286,11 @@ def build_image(client: Any, language: str, base: str, write: Write) -> Toolchai
                                              buildargs={"BASE": base, **build_args(language)},
                                              network_mode="host", rm=True, forcerm=True,
                                              pull=False, decode=True), write, progress)
-        if built.image_id is None or not built.versions:
-            raise WasmetoolError(f"the {language} toolchain build ended without an image "
-                                 "and its compiler versions", "see its output above")
+        if built.image_id is None:
+            raise WasmetoolError(f"the {language} toolchain build ended without an image",
+                                 "see its output above")
+        if not built.versions:  # every step came from the engine's cache: ask the image
+            built.versions = _read_versions(client, built.image_id)
         labelled = _stream(client.api.build(
             fileobj=io.BytesIO(_label_dockerfile(built.image_id, built.versions)), tag=name,
             rm=True, forcerm=True, pull=False, decode=True, network_mode="none"),
