@@ -62,6 +62,7 @@ if [ "$dev" = 1 ]; then
     rustc-web cargo-web rust-web-src
     docker-registry apache2-utils openssl wrk curl
     etcd-server
+    docker.io mmdebstrap  # a private dockerd + a Debian base image for container builds
   )
   missing=()
   for pkg in "${apt_packages[@]}"; do
