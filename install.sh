@@ -61,6 +61,8 @@ if [ "$dev" = 1 ]; then
     clang lld lld-22 wasi-libc libc++-dev-wasm32 libclang-rt-dev-wasm32
     rustc-web cargo-web rust-web-src
     docker-registry apache2-utils openssl wrk curl
+    etcd-server
+    docker.io mmdebstrap  # a private dockerd + a Debian base image for container builds
   )
   missing=()
   for pkg in "${apt_packages[@]}"; do
@@ -87,6 +89,10 @@ if [ "$dev" = 1 ]; then
 
   command -v npm >/dev/null 2>&1 || { echo "install.sh: npm (Node.js) is needed for the AssemblyScript template" >&2; exit 1; }
   "$venv/bin/envoy" --version >/dev/null
+
+  # kube-apiserver for the deploy tests: built once from the Go module proxy
+  # (no Kubernetes package or release download here), cached under ~/.cache.
+  PATH="$PATH:$venv/bin" "$here/tests/support/build_kube_apiserver.sh" >/dev/null
 fi
 
 # --- PATH ----------------------------------------------------------------------

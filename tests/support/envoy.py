@@ -54,15 +54,17 @@ def envoy_binary() -> str:
 HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 
 
-def _static_cluster(name: str, url: str, timeout_ms: int) -> dict[str, Any]:
+def _static_cluster(name: str, url: str, timeout_ms: int, http2: bool = False) -> dict[str, Any]:
     host, port = split_url(url)
+    protocol: dict[str, Any] = {"http2_protocol_options": {}} if http2 else \
+        {"http_protocol_options": {"enable_trailers": True}}
     return {
         "name": name,
         "type": "STATIC",
         "connect_timeout": f"{max(timeout_ms, 1) / 1000:.3f}s",
         "typed_extension_protocol_options": {HTTP_PROTOCOL_OPTIONS: {
             "@type": f"type.googleapis.com/{HTTP_PROTOCOL_OPTIONS}",
-            "explicit_http_config": {"http_protocol_options": {"enable_trailers": True}}}},
+            "explicit_http_config": protocol}},
         "load_assignment": {
             "cluster_name": name,
             "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {
@@ -104,7 +106,7 @@ def envoy_bootstrap(setup: ProxySetup) -> dict[str, Any]:
             "codec_type": "HTTP1",
             # Fewer headers of Envoy's own, so the comparison normalises less:
             # no x-request-id, no "server: envoy", no x-envoy-* from the router.
-            "generate_request_id": False,
+            "generate_request_id": setup.generate_request_id,
             "server_header_transformation": "PASS_THROUGH",
             # HTTP/1 trailers reach the filters and the upstream (as in wasmetool run)
             "http_protocol_options": {"enable_trailers": True},
@@ -122,6 +124,8 @@ def envoy_bootstrap(setup: ProxySetup) -> dict[str, Any]:
     clusters = [_static_cluster(UPSTREAM_CLUSTER, setup.upstream, setup.cluster_timeout_ms)]
     clusters += [_static_cluster(name, url, setup.cluster_timeout_ms)
                  for name, url in setup.clusters.items()]
+    clusters += [_static_cluster(name, url, setup.cluster_timeout_ms, http2=True)
+                 for name, url in setup.grpc_clusters.items()]
     bootstrap: dict[str, Any] = {
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}}},
         "static_resources": {

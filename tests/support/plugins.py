@@ -69,8 +69,13 @@ class ProxySetup:
     network_filters: list[WasmPlugin] = field(default_factory=list)
     singletons: list[WasmPlugin] = field(default_factory=list)
     clusters: dict[str, str] = field(default_factory=dict)   # name -> http://127.0.0.1:PORT
+    # clusters of gRPC servers (proxy_grpc_*): HTTP/2 upstreams, name -> http://127.0.0.1:PORT
+    grpc_clusters: dict[str, str] = field(default_factory=dict)
     tcp: bool = False                               # network filters + tcp_proxy instead of HTTP
     cluster_timeout_ms: int = 5000
+    # Envoy's HTTP connection manager default is to generate x-request-id; the cases
+    # turn it off unless they look at it
+    generate_request_id: bool = False
 
 
 def split_url(url: str) -> tuple[str, int]:

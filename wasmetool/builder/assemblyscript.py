@@ -3,7 +3,8 @@
 Local route: ``npm ci`` when ``node_modules`` is missing or was installed from a
 different package.json/package-lock.json, then the project's own compiler,
 ``asc assembly/index.ts --target release`` (what the template's ``npm run
-asbuild`` runs), writing straight to the output path.
+asbuild`` runs), writing straight to the output path. The container route does the same from a
+copy of the project in wasmetool's assemblyscript toolchain image.
 """
 
 from __future__ import annotations
@@ -20,12 +21,11 @@ from wasmetool.builder.base import (
     ContainerSpec,
     files_under,
     find_tool,
+    host_user,
     tool_output,
-    volume_name,
 )
 from wasmetool.errors import WasmetoolError
 
-NODE_IMAGE = "node:20-bookworm-slim"  # the official upstream image
 ENTRY = "assembly/index.ts"
 TARGET = "release"
 INSTALL_MARKER = ".wasmetool-installed"
@@ -99,6 +99,10 @@ class AssemblyScriptBuilder:
         run([self.node, str(asc), ENTRY, "--target", TARGET, "--outFile", str(out)], cwd=src)
 
     def container_spec(self, src: Path, out_dir: Path) -> ContainerSpec:
+        """npm ci + asc from a copy of the project, in wasmetool's assemblyscript image."""
+        from wasmetool.builder.container import cache_mount
+        from wasmetool.builder.toolchain_images import image_name
+
         output = f"{CONTAINER_OUT}/filter.wasm"
         # The source is mounted read-only and copied without node_modules/build, so
         # the container never writes root-owned files into the user's tree.
@@ -114,15 +118,16 @@ class AssemblyScriptBuilder:
         env = {"npm_config_cache": "/cache/npm", "npm_config_update_notifier": "false"}
         env.update({k: os.environ[k] for k in PASSED_ENV if os.environ.get(k)})
         return ContainerSpec(
-            image=NODE_IMAGE,
+            image=image_name(self.name),
             command=["sh", "-c", script],
             workdir=CONTAINER_SRC,
             env=env,
             mounts=[
                 (str(src.resolve()), CONTAINER_SRC, True),
                 (str(out_dir.resolve()), CONTAINER_OUT, False),
-                (volume_name("npm-cache"), "/cache/npm", False),
+                (cache_mount("npm"), "/cache/npm", False),
             ],
             output=output,
+            user=host_user(),
             labels={"org.wasmetool.builder": "assemblyscript"},
         )

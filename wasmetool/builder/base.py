@@ -2,8 +2,9 @@
 
 A builder knows how to compile one language's filter project into a single
 proxy-wasm module, either with compilers installed on this machine
-(:meth:`LanguageBuilder.build_local`) or inside an official upstream image
-(:meth:`LanguageBuilder.container_spec`, run by ``wasmetool.builder.container``).
+(:meth:`LanguageBuilder.build_local`) or inside wasmetool's toolchain image
+for the language (:meth:`LanguageBuilder.container_spec`, run by
+``wasmetool.builder.container``; images: ``wasmetool.builder.toolchain_images``).
 Everything else - choosing the route, the build cache, validating the module,
 storing it with its runtime-config, progress and output - is done once, by the
 framework in ``wasmetool.builder.pipeline``; builders stay small.

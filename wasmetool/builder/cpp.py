@@ -13,15 +13,14 @@ Local toolchains, tried in this order:
   installed where Debian/Ubuntu put them (``/usr/lib/wasm32-wasi``), and
   ``wasm-ld`` (lld).
 
-The container route runs the same command in the official wasi-sdk image
-(its compiler from ``$CXX``, its sysroot flags from ``$CXXFLAGS``).
+The container route runs the system route's command in wasmetool's cpp
+toolchain image (the same Debian packages: ``toolchains/cpp.Dockerfile``).
 """
 
 from __future__ import annotations
 
 import functools
 import os
-import shlex
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -49,9 +48,6 @@ LINK_FLAGS = ("-Wl,--strip-all", "-Wl,--export=malloc", "-Wl,--export=free")
 DEBIAN_WASI_LIBDIR = Path("/usr/lib/wasm32-wasi")
 DEBIAN_WASI_INCLUDE = Path("/usr/include/wasm32-wasi")
 DEFAULT_WASI_SDK = Path("/opt/wasi-sdk")
-
-CONTAINER_IMAGE = "ghcr.io/webassembly/wasi-sdk:wasi-sdk-25"
-CONTAINER_CLANG = "/opt/wasi-sdk/bin/clang++"
 
 APT_PACKAGES = "clang lld wasi-libc libc++-dev-wasm32 libclang-rt-dev-wasm32"
 
@@ -200,19 +196,19 @@ class CppBuilder:
         run(toolchain.compile_argv(sources, ".", str(out.resolve())), cwd=src)
 
     def container_spec(self, src: Path, out_dir: Path) -> ContainerSpec:
+        """The system route (same clang++ command) in wasmetool's cpp toolchain image."""
+        from wasmetool.builder.toolchain_images import image_name
+
         sources = [p.relative_to(src).as_posix() for p in self._sources(src)]
         output = f"{CONTAINER_OUT}/filter.wasm"
-        # The wasi-sdk images name their compiler in $CXX and, where the sysroot
-        # is not the compiler's default, pass it in $CXXFLAGS; use both.
-        arguments = CppToolchain("wasi-sdk", "clang++").compile_argv(sources, ".", output)[1:]
-        script = f'exec "${{CXX:-{CONTAINER_CLANG}}}" $CXXFLAGS {shlex.join(arguments)}'
         return ContainerSpec(
-            image=CONTAINER_IMAGE,
-            command=["sh", "-c", script],
+            image=image_name(self.name),
+            command=CppToolchain("system", "clang++").compile_argv(sources, ".", output),
             workdir=CONTAINER_SRC,
             env={},
             mounts=[(str(src.resolve()), CONTAINER_SRC, True),
                     (str(out_dir.resolve()), CONTAINER_OUT, False)],
             output=output,
             user=host_user(),
+            labels={"org.wasmetool.builder": self.name},
         )

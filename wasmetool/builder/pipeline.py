@@ -1,7 +1,8 @@
 """`wasmetool build LANGUAGE`: route choice, build cache, compile, validate, store.
 
     request -> language (argument or wasmetool.toml) -> builder
-            -> route (local | container; auto = local if complete, else a Docker engine)
+            -> route (local | container; auto = local if complete, else a Docker engine;
+               container: wasmetool's toolchain image, see toolchain_images)
             -> cache key (inputs, toolchain, builder) -> hit: re-store the cached module
             -> miss: compile into a temp dir -> validate (the checks of `build precompiled`,
                without wasmtime code generation: module_info.proxy_abi_version) -> store
@@ -47,7 +48,7 @@ class BuildResult:
     abi_version: str
     language: str
     route: str  # "local" or "container"
-    toolchain: str  # e.g. "local:go1.26.8 GOFLAGS=" / "container:golang:1.26"
+    toolchain: str  # e.g. "local:go1.26.8 GOFLAGS=" / "container:wasmetool/toolchain-tinygo:TAG@sha256:..."
     cached: bool
     seconds: float
     out: Path | None
@@ -120,10 +121,17 @@ def run_build(request: BuildRequest, progress: bool | None = None,
     _check_out_path(request.out)  # an unwritable --out fails before any compiling
     builder = builder or get_builder(language)
     route = choose_route(builder, src, request.toolchain)
+    if progress is None:
+        progress = sys.stderr.isatty()
+    runner = SubprocessRunner(buffered=progress)
+    client = None
     if route == "local":
         toolchain = "local:" + builder.toolchain_id()
     else:
-        toolchain = "container:" + builder.container_spec(src, src).image
+        from wasmetool.builder.toolchain_images import ensure_image
+
+        client = container.docker_client()
+        toolchain = "container:" + ensure_image(client, language, runner.write).toolchain_id()
     key = compute_key(language, toolchain, builder, src, builder.cache_inputs(src))
     cache = BuildCache()
     store = Store.open()
@@ -137,9 +145,6 @@ def run_build(request: BuildRequest, progress: bool | None = None,
         return BuildResult(image, entry.abi_version, language, route, toolchain, True,
                            time.perf_counter() - started, request.out)
 
-    if progress is None:
-        progress = sys.stderr.isatty()
-    runner = SubprocessRunner(buffered=progress)
     work_root = paths.cache_dir() / "build" / "work"
     work_root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f"{language}-", dir=work_root) as tmp:
@@ -151,7 +156,7 @@ def run_build(request: BuildRequest, progress: bool | None = None,
                     builder.build_local(src.resolve(), output, runner)
                 else:
                     spec = builder.container_spec(src, tmp_dir)
-                    container.run_container(spec, runner)
+                    container.run_container(spec, runner, client)
                     output = spec.host_output(tmp_dir)
         finally:
             runner.flush()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -54,23 +55,53 @@ class SubprocessRunner:
         self.commands.append(command)
         full_env = {**os.environ, **(env or {})}
         try:
+            # Its own session: a Ctrl-C reaches wasmetool only, which then stops the
+            # whole process group (cargo and its rustc, npm and its scripts) itself.
             process = subprocess.Popen(command, cwd=cwd, env=full_env, stdin=subprocess.DEVNULL,
-                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                       start_new_session=hasattr(os, "killpg"))
         except FileNotFoundError:
             raise WasmetoolError(f"cannot run {command[0]}: not found",
                                  "install it or use --toolchain container") from None
         except PermissionError:
             raise WasmetoolError(f"cannot run {command[0]}: permission denied") from None
         assert process.stdout is not None
-        with process.stdout:
-            for line in iter(process.stdout.readline, b""):
-                self._write(line.decode("utf-8", errors="replace"))
-        code = process.wait()
+        try:
+            with process.stdout:
+                for line in iter(process.stdout.readline, b""):
+                    self._write(line.decode("utf-8", errors="replace"))
+            code = process.wait()
+        except BaseException:  # Ctrl-C (KeyboardInterrupt) or any other way out
+            stop_process_group(process)
+            raise
         if code != 0:
             raise BuildFailed(
                 f"{_tool_name(command)} exited with status {code}",
                 "its messages are shown above",
             )
+
+
+def stop_process_group(process: subprocess.Popen[bytes], grace: float = 5.0) -> None:
+    """SIGTERM the command's process group, SIGKILL what is left after ``grace`` seconds."""
+    if process.poll() is not None and not hasattr(os, "killpg"):
+        return
+    try:
+        if hasattr(os, "killpg"):
+            os.killpg(process.pid, signal.SIGTERM)
+        else:  # pragma: no cover - Windows
+            process.terminate()
+    except ProcessLookupError:
+        pass
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        pass
+    if hasattr(os, "killpg"):
+        try:  # children that ignored SIGTERM, or outlived their parent
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    process.wait()
 
 
 def _tool_name(command: list[str]) -> str:

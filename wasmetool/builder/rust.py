@@ -17,7 +17,9 @@ directory, shared by all projects, so a rebuild neither refetches crates nor
 rebuilds std. ``CARGO_HOME`` / ``CARGO_TARGET_DIR`` set in the environment are
 respected (the home may hold registry credentials or mirrors).
 
-The container route uses the official ``rust`` image with ``rustup target add``.
+The container route runs the build-std route, with the same flags, in
+wasmetool's rust toolchain image (Debian's rustc-web, rust-web-src, lld-22,
+wasi-libc: ``toolchains/rust.Dockerfile``).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import contextlib
 import functools
 import os
 import re
+import shlex
 import shutil
 import tomllib
 from collections.abc import Iterator
@@ -41,8 +44,8 @@ from wasmetool.builder.base import (
     CommandRunner,
     ContainerSpec,
     files_under,
+    host_user,
     tool_output,
-    volume_name,
 )
 from wasmetool.builder.toolchain_memo import path_and_tools, remembered
 from wasmetool.errors import WasmetoolError
@@ -53,11 +56,17 @@ DEBIAN_CARGO = "/usr/bin/cargo"
 WASI_LIBC_DIRS = ("/usr/lib/wasm32-wasi", "/usr/lib/wasm32-wasip1",
                   "/opt/wasi-sdk/share/wasi-sysroot/lib/wasm32-wasi")
 BUILD_STD = "-Zbuild-std=std,panic_abort"
+# No build-machine paths in the module (panic locations name source files): the
+# project, the cargo home and std's sources are recorded relative to themselves,
+# so a local build and a container build of the same source are byte-identical.
+TRIM_PATHS = ("-Ztrim-paths", "--config", 'profile.release.trim-paths="all"')
 
-CONTAINER_IMAGE = "docker.io/library/rust:1-slim-bookworm"
+# Inside wasmetool's rust toolchain image (toolchains/rust.Dockerfile).
 CONTAINER_TARGET = "wasm32-wasip1"
-CONTAINER_TARGET_DIR = "/cargo-target"
-CONTAINER_CARGO_REGISTRY = "/usr/local/cargo/registry"
+CONTAINER_LINKER = "wasm-ld-22"
+CONTAINER_WASI_LIBDIR = "/usr/lib/wasm32-wasi"
+CONTAINER_TARGET_DIR = "/cache/target"
+CONTAINER_CARGO_HOME = "/cache/cargo-home"
 
 INSTALL_HINT = ("`rustup target add wasm32-wasip1`, or on Debian 12 `apt-get install "
                 "rustc-web cargo-web rust-web-src lld-22 wasi-libc` (a Rust with its own "
@@ -80,7 +89,7 @@ class RustRoute:
         """Arguments after ``cargo``: a release build for the wasm target."""
         args = ["build", "--release", "--target", self.target]
         if self.kind == "build-std":
-            args += [BUILD_STD,
+            args += [BUILD_STD, *TRIM_PATHS,
                      "--config", f'target.{self.target}.linker="{self.linker}"',
                      "--config", f"target.{self.target}.rustflags={self._toml_list(self.rustflags())}"]
         return args
@@ -391,30 +400,37 @@ class RustBuilder:
             shutil.copyfile(artifact, out)
 
     def container_spec(self, src: Path, out_dir: Path) -> ContainerSpec:
+        """The build-std route inside wasmetool's rust toolchain image (same packages)."""
+        from wasmetool.builder.container import cache_mount
+        from wasmetool.builder.toolchain_images import image_name
+
         lib_name = crate_lib_name(src)
-        target_dir = CONTAINER_TARGET_DIR
-        script = " && ".join([
+        route = RustRoute("build-std", "cargo", DEBIAN_RUSTC, CONTAINER_TARGET,
+                          CONTAINER_LINKER, CONTAINER_WASI_LIBDIR)
+        artifact = f"{CONTAINER_TARGET_DIR}/{CONTAINER_TARGET}/release/{lib_name}.wasm"
+        script = "; ".join([
             "set -e",
-            f"rustup target add {CONTAINER_TARGET}",
             # Build from a copy: the source is mounted read-only and cargo may
             # want to write Cargo.lock; the user's own target/ is left out.
             "mkdir -p /tmp/build",
             f"tar -C {CONTAINER_SRC} --exclude=./target -cf - . | tar -C /tmp/build -xf -",
             "cd /tmp/build",
-            f"cargo build --release --target {CONTAINER_TARGET}",
-            f"cp {target_dir}/{CONTAINER_TARGET}/release/{lib_name}.wasm "
-            f"{CONTAINER_OUT}/filter.wasm",
+            shlex.join(["cargo", *route.cargo_args()]),
+            f"cp {artifact} {CONTAINER_OUT}/filter.wasm",
         ])
         return ContainerSpec(
-            image=CONTAINER_IMAGE,
+            image=image_name(self.name),
             command=["sh", "-c", script],
             workdir=CONTAINER_SRC,
-            env={"CARGO_TARGET_DIR": target_dir, "CARGO_TERM_COLOR": "always"},
+            env={"RUSTC": DEBIAN_RUSTC, "RUSTC_BOOTSTRAP": "1",
+                 "CARGO_HOME": CONTAINER_CARGO_HOME, "CARGO_TARGET_DIR": CONTAINER_TARGET_DIR},
             mounts=[
                 (str(src.resolve()), CONTAINER_SRC, True),
                 (str(out_dir.resolve()), CONTAINER_OUT, False),
-                (volume_name("cargo", "registry"), CONTAINER_CARGO_REGISTRY, False),
-                (volume_name("cargo", "target"), target_dir, False),
+                (cache_mount("rust", "cargo-home"), CONTAINER_CARGO_HOME, False),
+                (cache_mount("rust", "target"), CONTAINER_TARGET_DIR, False),
             ],
             output=f"{CONTAINER_OUT}/filter.wasm",
+            user=host_user(),
+            labels={"org.wasmetool.builder": self.name},
         )

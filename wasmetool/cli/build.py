@@ -43,8 +43,9 @@ class BuildGroup(TyperGroup):
 build_app = typer.Typer(
     cls=BuildGroup,
     help=(
-        "Build a filter into the local store: compile a project (cpp, rust, assemblyscript, "
-        "tinygo/go) with local compilers or in a container, or store a precompiled module.\n\n"
+        "Build a filter into the local store: compile a project (cpp = clang, rust = cargo, "
+        "assemblyscript = asc, tinygo = upstream Go with GOOS=wasip1, not TinyGo; alias go) "
+        "with local compilers or in a toolchain container, or store a precompiled module.\n\n"
         "\b\n"
         "wasmetool build [LANGUAGE] [SRC] -t REF       compile SRC (default: the current\n"
         "                                              directory); without LANGUAGE, it\n"
@@ -105,20 +106,11 @@ def report_stored(image, abi_version: str, output: str, extra: dict | None = Non
     print(f"digest {image.manifest_descriptor.digest} (manifest; list, push and pull show the same)")
 
 
-def _split_output(output: str, out: Path | None) -> tuple[str, Path | None]:
-    """`-o json|text` is the output format; `-o PATH` writes the module (like --out)."""
-    if output in ("text", "json"):
-        return output, out
-    if out is not None:
-        check_output(output)
-    return "text", Path(output)
-
-
 def _compile(language: str | None, src: Path, tag: str, toolchain: str, config: Path | None,
              output: str, out: Path | None, no_cache: bool) -> None:
     from wasmetool.builder.pipeline import BuildRequest, run_build
 
-    fmt, out = _split_output(output, out)
+    fmt = check_output(output)
     result = run_build(BuildRequest(src=src, tag=tag, language=language, toolchain=toolchain,
                                     config=config, out=out, use_cache=not no_cache))
     extra = {"language": result.language, "toolchain": result.toolchain,
@@ -136,13 +128,13 @@ def _make_language_command(language: str | None, display: str) -> Any:
         tag: str = typer.Option(..., "--tag", "-t", help="Reference to store it under, e.g. me/filter:v1."),
         toolchain: str = typer.Option(
             "auto", "--toolchain",
-            help="auto (local if complete, else container), local, or container (needs Docker)."),
+            help="auto (local if complete, else container), local, or container: compile in "
+                 "wasmetool's toolchain image on a Docker engine (see `wasmetool toolchain`)."),
         config: Path | None = typer.Option(
             None, "--config", "-c", help="runtime-config.json (default: SRC/runtime-config.json)."),
-        output: str = typer.Option(
-            "text", "--output", "-o",
-            help="text or json; any other value is a path: also write the module there."),
-        out: Path | None = typer.Option(None, "--out", help="Also write the module to FILE.wasm."),
+        output: str = output_option(),
+        out: Path | None = typer.Option(None, "--out", metavar="FILE.wasm",
+                                        help="Also write the module to FILE.wasm."),
         no_cache: bool = typer.Option(False, "--no-cache", help="Compile even if the inputs are unchanged."),
     ) -> None:
         _compile(language, src, tag, toolchain, config, output, out, no_cache)
@@ -151,10 +143,12 @@ def _make_language_command(language: str | None, display: str) -> Any:
     source_note = "" if language else " The language comes from SRC/wasmetool.toml."
     command.__doc__ = (
         f"Compile a filter project written in {display} and store it.\n\n"
-        "Uses local compilers when they are complete, else a Docker container (--toolchain); "
+        "Uses local compilers when they are complete, else a Docker container (--toolchain; "
+        "the image comes from `wasmetool toolchain build`); "
         "an unchanged rebuild is answered from the build cache. Compiler errors are shown as "
         f"printed, with exit status 1.{source_note}\n\n"
-        f"Example: wasmetool build {example_lang}./my-filter -t me/filter:v1 -o filter.wasm"
+        f"Example: wasmetool build {example_lang}./my-filter -t me/filter:v1 --out filter.wasm\n\n"
+        f"Example: wasmetool build {example_lang}./my-filter -t me/filter:v1 --toolchain container -o json"
     )
     return command
 
@@ -171,7 +165,9 @@ for _entry in LANGUAGES.values():
         continue  # a language without its builder gets no command
     build_app.command(_entry.name)(_make_language_command(_entry.name, _entry.display))
     for _alias in _entry.aliases:
-        build_app.command(_alias, hidden=True)(_make_language_command(_entry.name, _entry.display))
+        # `go` stays visible: the key `tinygo` (kept for wasme) runs upstream Go.
+        build_app.command(_alias, hidden=_alias != "go")(
+            _make_language_command(_entry.name, _entry.display))
 build_app.command(PROJECT_COMMAND, hidden=True)(
     _make_language_command(None, "wasmetool.toml-described"))
 

@@ -28,9 +28,12 @@ from wasmetool.errors import WasmetoolError, from_os_error
 COMMAND_MODULES: tuple[str, ...] = (
     "wasmetool.cli.init",
     "wasmetool.cli.build",
+    "wasmetool.cli.toolchain",
     "wasmetool.cli.store",
     "wasmetool.cli.run",
+    "wasmetool.cli.test",
     "wasmetool.cli.registry",
+    "wasmetool.cli.deploy",
 )
 
 app = typer.Typer(
@@ -137,7 +140,12 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, turning user errors into one line and exit code 1."""
     _Context.latest = None
     try:
-        cli_command().main(args=argv, prog_name="wasmetool", standalone_mode=False)
+        result = cli_command().main(args=argv, prog_name="wasmetool", standalone_mode=False)
+        # Not standalone, Typer turns Ctrl-C (and typer.Exit) into a returned exit code.
+        if isinstance(result, int) and not isinstance(result, bool) and result != 0:
+            if result == 130:
+                print("error: interrupted", file=sys.stderr)
+            return result
     except WasmetoolError as exc:
         print(f"error: {exc.one_line()}", file=sys.stderr)
         return 1

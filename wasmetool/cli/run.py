@@ -56,6 +56,19 @@ def load_module(ref: str) -> tuple[bytes, str, str, list[str]]:
     return image.wasm_bytes(), str(image.ref), name, list(config.root_ids or [])
 
 
+def _trace_printer() -> object:
+    """The tracer of `run --trace`: one stderr line per callback and host call."""
+    import sys
+
+    from wasmetool.testing.trace import Tracer, print_sink
+
+    def write(line: str) -> None:
+        sys.stderr.write(f"trace {line}\n")
+        sys.stderr.flush()
+
+    return Tracer(keep=0, sink=print_sink(write))
+
+
 def register(app: typer.Typer) -> None:
     @app.command(no_args_is_help=False)
     def run(
@@ -68,7 +81,8 @@ def register(app: typer.Typer) -> None:
             help="Where requests go (http://HOST:PORT; HOST:PORT with --tcp). "
                  "Default: the built-in echo upstream, which answers with the request as JSON."),
         cluster: list[str] = typer.Option(
-            [], "--cluster", help="A named cluster for proxy_http_call: NAME=URL (repeatable)."),
+            [], "--cluster", help="A named cluster for proxy_http_call and gRPC calls (h2c): NAME=URL "
+                 "(repeatable)."),
         config: str | None = typer.Option(
             None, "--config", "-c", help="Plugin configuration: a string or @file."),
         root_id: str | None = typer.Option(
@@ -96,18 +110,27 @@ def register(app: typer.Typer) -> None:
                                             help="Time limit of each call into the plugin."),
         memory_limit_mb: int = typer.Option(256, "--memory-limit-mb",
                                             help="Memory cap of each VM, in MiB."),
+        trace: bool = typer.Option(False, "--trace", "-v",
+                                   help="Print every callback into the plugin and every host "
+                                        "call it makes, with decoded arguments, on stderr."),
         concurrency: int = typer.Option(
             1, "--concurrency",
             help="Worker threads, as Envoy's --concurrency: each has its own event loop, "
                  "listener (SO_REUSEPORT) and VMs, so a stuck filter stalls only its worker; "
                  "shared data, queues and metrics stay process wide. "
                  "Example: --concurrency 4"),
+        request_id: bool | None = typer.Option(
+            None, "--request-id/--no-request-id",
+            help="Give requests without x-request-id a UUID one, as Envoy does by default "
+                 "(plugin file: generate_request_id). Default: on."),
     ) -> None:
         """Run filters locally: an HTTP/1.1 proxy (or TCP proxy) with the plugin chain in it.
 
         Prints one line with the listening address once ready; Ctrl-C stops it.
 
         Example: wasmetool run me/filter:v1 --config 'hi there'   # curl -i localhost:8080 shows hello: hi there
+
+        Example: wasmetool run filter.wasm --trace   # each callback and host call on stderr
         """
         from wasmetool.host.config import Limits
         from wasmetool.host.plugin_file import (
@@ -186,6 +209,9 @@ def register(app: typer.Typer) -> None:
             limits=Limits(call_timeout_ms=call_timeout_ms,
                           memory_limit_bytes=memory_limit_mb * 1024 * 1024),
             log_level=LEVELS.index(log_level.lower()),
+            observer=_trace_printer() if trace else None,
             concurrency=concurrency,
+            generate_request_id=request_id if request_id is not None else
+            setup.generate_request_id if setup.generate_request_id is not None else True,
         )
         RunServer(options).run()

@@ -66,6 +66,12 @@ def _req(ctx: ContextState, owner: Any, info: Any, field: str) -> bytes | None:
     h = owner.get_map(abi.MAP_REQUEST_HEADERS) if owner is not None else None
     if h is None:
         return None
+    if getattr(ctx, "req_released", False) and not owner.finished:
+        # Envoy 1.40 once the filter let the request headers go: what comes from them is
+        # NOT_FOUND, request.headers an empty map, the sizes count the body alone
+        if field == "total_size":
+            return _i64(getattr(owner, "request_body_bytes", 0))
+        h = []
     if field == "path":
         return _hdr(h, b":path")
     if field == "url_path":
@@ -81,7 +87,7 @@ def _req(ctx: ContextState, owner: Any, info: Any, field: str) -> bytes | None:
     if field == "method":
         return _hdr(h, b":method")
     if field == "headers":
-        return _joined(h)
+        return _joined(h) if h else _EMPTY_MAP
     if field == "headers_bytes":
         return _i64(_size(h))
     if field == "referer":
@@ -239,6 +245,9 @@ def get_property(ctx: ContextState, path: bytes) -> bytes | int | None:
              (b"response", b"trailers"): abi.MAP_RESPONSE_TRAILERS}.get((parts[0], parts[1]))
         if t is None:
             return None
+        if t == abi.MAP_REQUEST_HEADERS and getattr(ctx, "req_released", False) \
+                and not owner.finished:
+            return None                 # Envoy 1.40: gone once the filter let them go
         m = owner.get_map(t)
         if m is None:
             return None

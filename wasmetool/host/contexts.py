@@ -16,6 +16,13 @@ if TYPE_CHECKING:
     from wasmetool.host.stream_info import StreamInfo
 
 
+# What Envoy 1.40 gives for a buffer type that exists but holds nothing here (a body outside
+# its callback, network data in an HTTP filter, the gRPC message outside its callback,
+# foreign-function arguments outside a call): an empty buffer, OK to read, BAD_ARGUMENT to
+# write. Never mutated (proxy_set_buffer_bytes checks for it by identity).
+EMPTY_BUFFER = bytearray()
+
+
 class Context:
     __slots__ = ("id", "vm", "root", "deleted")
     kind = "vm"
@@ -30,16 +37,27 @@ class Context:
     def plugin(self) -> PluginState | None:
         return self.root.plugin if self.root is not None else None
 
-    def get_map(self, map_type: int) -> list[tuple[bytes, bytes]] | None:
+    def get_map(self, map_type: int, write: bool = False) -> list[tuple[bytes, bytes]] | None:
+        """The header map of that type here (None: not available). ``write``: the caller
+        will change it or ask its size (Envoy's mutable map, not always there when the
+        read-only one is)."""
         if map_type == abi.MAP_HTTP_CALL_RESPONSE_HEADERS:
             r = self.vm.http_call_response
             return r.headers if r is not None else None
         if map_type == abi.MAP_HTTP_CALL_RESPONSE_TRAILERS:
             r = self.vm.http_call_response
             return r.trailers if r is not None else None
+        grpc = self.vm.grpc
+        if map_type == abi.MAP_GRPC_INITIAL_METADATA:
+            return grpc.initial_metadata if grpc is not None else None
+        if map_type == abi.MAP_GRPC_TRAILING_METADATA:
+            return grpc.trailing_metadata if grpc is not None else None
         return None
 
     def get_buffer(self, buf_type: int) -> bytearray | None:
+        """The buffer of that type here; None = not available (NOT_FOUND), as Envoy 1.40:
+        only the http_call body (outside its callback) and the plugin configuration
+        (outside proxy_on_vm_start/proxy_on_configure) are ever missing."""
         vm = self.vm
         if buf_type == abi.BUF_HTTP_CALL_RESPONSE_BODY:
             return vm.http_call_body
@@ -47,9 +65,18 @@ class Context:
             return bytearray(vm.config.configuration)
         if buf_type == abi.BUF_PLUGIN_CONFIGURATION:
             p = self.plugin
-            return bytearray(p.config.configuration) if p is not None else None
+            if p is None or not vm.configuring:
+                return None
+            return bytearray(p.config.configuration)
         if buf_type == abi.BUF_FOREIGN_FUNCTION_ARGUMENTS:
-            return vm.foreign_args
+            args = vm.foreign_args
+            return args if args is not None else EMPTY_BUFFER
+        if buf_type == abi.BUF_GRPC_CALL_MESSAGE:
+            grpc = vm.grpc
+            return grpc.message if grpc is not None and grpc.message is not None \
+                else EMPTY_BUFFER
+        if buf_type <= abi.BUF_UPSTREAM_DATA:
+            return EMPTY_BUFFER
         return None
 
     def stream_info(self) -> StreamInfo | None:
@@ -86,7 +113,7 @@ class RootContext(Context):
 class StreamContext(Context):
     """An HTTP or TCP stream context; ``owner`` (HttpStream/Connection) holds the data."""
 
-    __slots__ = ("owner", "index")
+    __slots__ = ("owner", "index", "req_released", "resp_released", "req_trl_released")
     kind = "stream"
 
     def __init__(self, cid: int, vm: VmState, root: RootContext, owner: Any, index: int) -> None:
@@ -96,15 +123,22 @@ class StreamContext(Context):
         self.deleted = False
         self.owner = owner
         self.index = index
+        # Envoy 1.40 lets go of the request (response) headers once this filter's
+        # on_request_headers (on_response_headers) returned Continue or was resumed, and
+        # of the request trailers likewise
+        self.req_released = False
+        self.resp_released = False
+        self.req_trl_released = False
 
-    def get_map(self, map_type: int) -> list[tuple[bytes, bytes]] | None:
+    def get_map(self, map_type: int, write: bool = False) -> list[tuple[bytes, bytes]] | None:
         if map_type <= abi.MAP_RESPONSE_TRAILERS:
-            return self.owner.get_map(map_type)
+            return self.owner.get_map(map_type, self, write)
         return Context.get_map(self, map_type)
 
     def get_buffer(self, buf_type: int) -> bytearray | None:
         if buf_type <= abi.BUF_UPSTREAM_DATA:
-            return self.owner.get_buffer(buf_type)
+            buf = self.owner.get_buffer(buf_type)
+            return buf if buf is not None else EMPTY_BUFFER
         return Context.get_buffer(self, buf_type)
 
     def stream_info(self) -> StreamInfo | None:
@@ -126,7 +160,7 @@ class _GoneOwner:
 
     info = None
 
-    def get_map(self, map_type: int) -> None:
+    def get_map(self, map_type: int, ctx: Any = None, write: bool = False) -> None:
         return None
 
     def get_buffer(self, buf_type: int) -> None:

@@ -138,18 +138,39 @@ class HttpStream:
          self.in_call, self.close_after) = _STREAM_START
 
     # ---------------------------------------------------------------- data for host calls
-    def get_map(self, map_type: int) -> Headers | None:
+    def get_map(self, map_type: int, ctx: StreamContext | None = None,
+                write: bool = False) -> Headers | None:
+        """A header map as filter ``ctx`` sees it now (Envoy 1.40, recorded by the
+        conformance case ``request_after_upstream``): the request (response) headers are
+        gone for a filter once its headers callback returned Continue, and from on_log on
+        every map is read-only (writes and the map size answer BAD_ARGUMENT)."""
+        if self.finished:
+            if write:
+                return None
+            if map_type == abi.MAP_REQUEST_HEADERS:
+                return self.req_headers
+            if map_type == abi.MAP_RESPONSE_HEADERS:
+                return self.resp_headers
+            if map_type == abi.MAP_REQUEST_TRAILERS:
+                return []       # Envoy's access log has no request trailers: an empty map
+            if map_type == abi.MAP_RESPONSE_TRAILERS:
+                return self.resp_trailers if self.resp_trailers is not None else []
+            return None
         if map_type == abi.MAP_REQUEST_HEADERS:
-            return self.req_headers
+            return None if ctx is not None and ctx.req_released else self.req_headers
         if map_type == abi.MAP_RESPONSE_HEADERS:
-            return self.resp_headers
+            return None if ctx is not None and ctx.resp_released else self.resp_headers
+        # trailers are only created for a write (Envoy's mutable map); a read of trailers
+        # that do not exist is BAD_ARGUMENT
         if map_type == abi.MAP_REQUEST_TRAILERS:
+            if ctx is not None and ctx.req_trl_released:
+                return None
             if self.req_trailers is None:
-                return self._add_trailers(self.req)
+                return self._add_trailers(self.req) if write else None
             return self.req_trailers
         if map_type == abi.MAP_RESPONSE_TRAILERS:
             if self.resp_trailers is None:
-                return self._add_trailers(self.resp)
+                return self._add_trailers(self.resp) if write else None
             return self.resp_trailers
         return None
 
@@ -361,6 +382,10 @@ class HttpStream:
                 d.stop = i
                 d.kind = HDR
                 return
+            if is_req:
+                f.ctx.req_released = True
+            else:
+                f.ctx.resp_released = True
         d.emitted = True
         self._emit_headers(d, hdrs, d.hdr_eos)  # type: ignore[arg-type]
 
@@ -476,6 +501,8 @@ class HttpStream:
             r = self._call(f, d, TRL, len(trls), 0)  # type: ignore[arg-type]
             if d.aborted or self.finished:
                 return
+            if not r and d.is_req:
+                f.ctx.req_trl_released = True
             if d.stop == i:        # this filter was buffering data
                 if r:
                     d.kind = TRL
@@ -505,6 +532,16 @@ class HttpStream:
         buf, beos, trl = d.buf, d.buf_eos, d.trl_held
         d.buf = None
         d.trl_held = False
+        ctx = d.chain[i].ctx
+        if ctx is not None and kind != DATA:
+            # Envoy 1.40 lets go of the headers (trailers) a filter held once it resumes
+            if kind == TRL:
+                if d.is_req:
+                    ctx.req_trl_released = True
+            elif d.is_req:
+                ctx.req_released = True
+            else:
+                ctx.resp_released = True
         if kind == HDR:
             self._headers_from(d, i + 1)
             if buf is not None and not (d.aborted or self.finished):
@@ -571,6 +608,10 @@ class HttpStream:
             d = self.req
         elif stream_type == abi.STREAM_HTTP_RESPONSE:
             d = self.resp
+        elif stream_type == abi.STREAM_DOWNSTREAM:
+            return abi.OK              # Envoy: no network callbacks here, nothing to do
+        elif stream_type == abi.STREAM_UPSTREAM:
+            return abi.UNIMPLEMENTED
         else:
             return abi.BAD_ARGUMENT
         pos = _position(d, ctx)
@@ -579,7 +620,8 @@ class HttpStream:
 
     def close_stream(self, ctx: StreamContext, stream_type: int) -> int:
         if stream_type not in (abi.STREAM_HTTP_REQUEST, abi.STREAM_HTTP_RESPONSE):
-            return abi.BAD_ARGUMENT
+            # Envoy: DOWNSTREAM/UPSTREAM from an HTTP filter answer OK and do nothing
+            return abi.OK if stream_type <= abi.STREAM_UPSTREAM else abi.BAD_ARGUMENT
         self.host.dispatcher.call_soon(self._close_from_filter)
         return abi.OK
 

@@ -66,7 +66,7 @@ class Connection:
         self.started = False
 
     # host-call side ----------------------------------------------------------
-    def get_map(self, map_type: int) -> None:
+    def get_map(self, map_type: int, ctx: object = None, write: bool = False) -> None:
         return None
 
     def get_buffer(self, buf_type: int) -> bytearray | None:
@@ -81,14 +81,15 @@ class Connection:
             side = self.down
         elif stream_type == abi.STREAM_UPSTREAM:
             side = self.up
-        else:
-            return abi.BAD_ARGUMENT
+        else:       # HTTP stream types: Envoy answers OK and does nothing
+            return abi.OK if stream_type <= abi.STREAM_HTTP_RESPONSE else abi.BAD_ARGUMENT
         self.host.dispatcher.call_soon(lambda: self._resume(side, ctx))
         return abi.OK
 
     def close_stream(self, ctx: StreamContext, stream_type: int) -> int:
         if stream_type not in (abi.STREAM_DOWNSTREAM, abi.STREAM_UPSTREAM):
-            return abi.BAD_ARGUMENT
+            # HTTP stream types: Envoy answers OK and does nothing
+            return abi.OK if stream_type <= abi.STREAM_HTTP_RESPONSE else abi.BAD_ARGUMENT
         self.host.dispatcher.call_soon(self._close)
         return abi.OK
 

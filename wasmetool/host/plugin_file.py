@@ -53,7 +53,8 @@ PLUGIN_FIELDS = {"name", "root_id", "vm_config", "configuration", "fail_open",
                  "failure_policy", "capability_restriction_config"}
 VM_FIELDS = {"vm_id", "runtime", "code", "configuration", "environment_variables",
              "allow_precompiled", "nack_on_code_cache_miss"}
-TOP_FIELDS = {"upstream", "clusters", "http_filters", "network_filters", "singletons"}
+TOP_FIELDS = {"upstream", "clusters", "http_filters", "network_filters", "singletons",
+              "generate_request_id"}
 SECTIONS: dict[str, PluginKind] = {"http_filters": "http", "network_filters": "network",
                                    "singletons": "singleton"}
 DEFAULT_REMOTE_TIMEOUT_S = 10.0
@@ -67,6 +68,7 @@ class RunSetup:
     plugins: list[PluginConfig] = field(default_factory=list)
     clusters: list[Cluster] = field(default_factory=list)
     upstream: str | None = None
+    generate_request_id: bool | None = None   # None: the default (on, as Envoy)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -468,6 +470,9 @@ def parse_document(doc: Any, base_dir: Path) -> RunSetup:
     setup = RunSetup()
     if doc.get("upstream") is not None:
         setup.upstream = _expect_str(doc["upstream"], "upstream")
+    if doc.get("generate_request_id") is not None:
+        setup.generate_request_id = _expect_bool(doc["generate_request_id"],
+                                                 "generate_request_id")
     names: set[str] = set()
     for index, entry in enumerate(_expect_list(doc.get("clusters", []) or [], "clusters")):
         cluster = parse_cluster(entry, f"clusters[{index}]")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wasmetool.errors import WasmetoolError
 from wasmetool.host import abi
@@ -21,6 +21,9 @@ from wasmetool.host.shared_state import ProcessShared, SharedQueue
 from wasmetool.host.stream_info import StreamInfo
 from wasmetool.host.vm import Vm
 
+if TYPE_CHECKING:
+    from wasmetool.host.observe import CallObserver
+
 __all__ = ["Host", "LogRecord", "StreamInfo", "HttpStream", "HttpStreamCallbacks"]
 
 RELOAD_BACKOFF_NS = 1_000_000_000
@@ -30,9 +33,12 @@ class Host:
     def __init__(self, plugins: list[PluginConfig], dispatcher: Dispatcher, *,
                  limits: Limits | None = None,
                  log_sink: Callable[[LogRecord], None] | None = None,
-                 log_level: int = abi.INFO, shared: ProcessShared | None = None) -> None:
+                 log_level: int = abi.INFO, shared: ProcessShared | None = None,
+                 observer: CallObserver | None = None) -> None:
         """``shared``: the shared data, queues and metrics this host shares with the other
-        hosts of the process (one per worker thread); a host of its own by default."""
+        hosts of the process (one per worker thread); a host of its own by default.
+        ``observer``: sees every host call and callback (tracing; host/observe.py)."""
+        self.observer = observer
         self.plugins = [PluginRuntime(p) for p in plugins]
         self.dispatcher = dispatcher
         self.limits = limits or Limits()
@@ -51,6 +57,9 @@ class Host:
         self.started = False
         self._ticker = False
         self.http_streams = 0
+        # called with (plugin name, message) when a host call is given memory outside the
+        # guest's; the test API's strict mode sets it to fail the test
+        self.on_memory_fault: Callable[[str, str], None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -98,6 +107,7 @@ class Host:
         cfg = p.config
         step = "proxy_on_context_create"
         prev = vm.enter(root)
+        vm.configuring = True
         try:
             if ex.proxy_on_context_create is not None:
                 ex.proxy_on_context_create(cid, 0)
@@ -117,6 +127,7 @@ class Host:
             raise WasmetoolError(f"plugin {cfg.name}: {step} failed: {e}",
                                  "see the plugin's log") from None
         finally:
+            vm.configuring = False
             vm.leave(prev)
         if vm.failed:
             raise WasmetoolError(f"plugin {cfg.name}: VM failed during start-up: {vm.failed}",
@@ -274,6 +285,10 @@ class Host:
                 for ctx in waiting:
                     ctx.owner.on_vm_failed(ctx)
             self.dispatcher.call_soon(fail_waiting)
+
+    def root_call(self, root: RootContext, name: str, *args: int) -> int:
+        """A root-context callback, for the runtime's lower half (HostServices)."""
+        return self._root_call(root, name, *args)
 
     def _root_call(self, root: RootContext, name: str, *args: int) -> int:
         vm = root.vm

@@ -18,12 +18,14 @@ actually touch: a member belongs here only when ``vm`` or a module below it need
 from __future__ import annotations
 
 from collections import deque
-from typing import Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from wasmetool.host.config import Limits, PluginConfig, VmConfig
 from wasmetool.host.dispatch import Dispatcher, HttpCallResponse, TimerHandle
 from wasmetool.host.memory import GuestMemory
 from wasmetool.host.metrics import Metric, MetricStore
+from wasmetool.host.observe import CallObserver
 from wasmetool.host.stream_info import StreamInfo
 
 Headers = list[tuple[bytes, bytes]]
@@ -60,7 +62,7 @@ class ContextState(Protocol):
     @property
     def plugin(self) -> PluginState | None: ...
 
-    def get_map(self, map_type: int) -> Headers | None: ...
+    def get_map(self, map_type: int, write: bool = False) -> Headers | None: ...
 
     def get_buffer(self, buf_type: int) -> bytearray | None: ...
 
@@ -123,6 +125,9 @@ class HostServices(Protocol):
 
     log_level: int
     limits: Limits
+    observer: CallObserver | None      # wraps host calls and callbacks when a VM loads
+    # (plugin name, message) for a host call given memory outside the guest's
+    on_memory_fault: Callable[[str, str], None] | None
 
     @property
     def dispatcher(self) -> Dispatcher: ...
@@ -148,6 +153,11 @@ class HostServices(Protocol):
 
     def queue_ready(self, queue: SharedQueueState) -> None: ...
 
+    def root_call(self, root: RootState, name: str, *args: int) -> int:
+        """Call a root-context callback of the guest (gRPC callbacks); 0 if it is absent or
+        the VM failed."""
+        ...
+
     def start_http_call(self, vm: VmState, root: RootState, cluster: str, headers: Headers,
                         body: bytes, trailers: Headers, timeout_ms: int, ret_ptr: int) -> int: ...
 
@@ -172,6 +182,8 @@ class VmState(Protocol):
     metric_ids: dict[tuple[int, str], int]
     metric_names: dict[int, Metric]
     next_metric_id: int
+    grpc: Any                         # grpc_calls.VmGrpc once the VM made a gRPC call
+    configuring: bool                 # in proxy_on_vm_start/_configure (buffer 7 readable)
 
     @property
     def host(self) -> HostServices: ...

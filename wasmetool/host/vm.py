@@ -181,6 +181,8 @@ class Vm:
         self.next_metric_id = 0
         self.http_calls: dict[int, RootContext] = {}
         self.next_http_call = 1
+        self.grpc: Any = None        # grpc_calls.VmGrpc, made by the first gRPC host call
+        self.configuring = False     # in proxy_on_vm_start/_configure: buffer 7 is readable
 
     # ------------------------------------------------------------------ loading
     def load(self) -> None:
@@ -194,10 +196,12 @@ class Vm:
         self.calls = fastpath.CallState(store, engine.deadline_ticks(self.limits.call_timeout_ms))
         linker = wasmtime.Linker(eng)
         wanted = {(imp.module, imp.name) for imp in module.imports}
+        observer = self.host.observer
         for f in host_functions(self.abi):
             if (f.module, f.name) not in wanted:
                 continue
-            fastpath.define_host_function(linker, f.module, f.name, f.params, f.result, f.fn,
+            fn = f.fn if observer is None else observer.wrap_host_function(self, f.name, f.fn)
+            fastpath.define_host_function(linker, f.module, f.name, f.params, f.result, fn,
                                           self, self._host_error, self.raw, self._keep)
         self._linker = linker
         self.calls.depth = 1          # instantiation runs the start function, if any
@@ -215,6 +219,7 @@ class Vm:
             self.calls.depth = 0
         exports = instance.exports(store)
         self.mem = GuestMemory(exports["memory"], store)
+        self.mem.on_fault = self._memory_fault
         table = dict(CALLBACKS)
         if self.abi == abi.ABI_0_1_0:
             table.update(CALLBACKS_0_1_0)
@@ -228,6 +233,8 @@ class Vm:
             if _sig(item.type(store)) != (params, "i" * nres):
                 continue        # only `main` may differ (inspect_module refused the rest)
             caller = fastpath.make_export_caller(self.calls, item, params, nres, self.raw)
+            if observer is not None:
+                caller = observer.wrap_callback(self, name, caller)
             if name == "malloc":
                 ex.allocator = caller
             elif name in Exports.__slots__:
@@ -311,6 +318,20 @@ class Vm:
         return abi.OK
 
     # ------------------------------------------------------------------ failures & logs
+    def _memory_fault(self, ptr: int, size: int) -> None:
+        """A host call was given memory outside the guest's: it answers as Envoy does
+        (INVALID_MEMORY_ACCESS, or WASI's FAULT); logged at debug level, and the host's
+        on_memory_fault hook (the test API's strict mode) hears of it."""
+        host = self.host
+        host.count("wasmetool_memory_faults_total")
+        message = (f"host call given memory outside the guest's: {size} bytes at {ptr:#x}, "
+                   f"memory is {self.mem.size} bytes")
+        if host.log_level <= abi.DEBUG:
+            self.log_host(abi.DEBUG, message)
+        hook = host.on_memory_fault
+        if hook is not None:
+            hook(self.name, message)
+
     def _host_error(self, name: str, exc: BaseException) -> int:
         try:
             self.log_host(abi.ERROR, f"host function {name} failed: {exc!r}")
@@ -322,6 +343,8 @@ class Vm:
         if self.failed:
             return
         self.failed = reason
+        if self.grpc is not None:       # a dead VM's gRPC streams are reset
+            self.grpc.cancel_all()
         self.log_host(abi.CRITICAL, f"wasm VM failed in {callback}: {reason}; "
                       "the VM will not be called again")
         self.host.on_vm_failed(self)
@@ -339,6 +362,8 @@ class Vm:
             if root.timer is not None:
                 root.timer.cancel()
                 root.timer = None
+        if self.grpc is not None:
+            self.grpc.cancel_all()
         if self.mem is not None:
             self.mem.close()
         self.contexts.clear()

@@ -47,6 +47,8 @@ class RunOptions:
     limits: Limits = field(default_factory=Limits)
     log_level: int = 2                    # proxy-wasm levels: trace 0 .. critical 5
     concurrency: int = 1                  # worker threads, each with its own loop and VMs
+    observer: Any = None                  # host.observe.CallObserver (run --trace), or None
+    generate_request_id: bool = True      # as Envoy's HTTP connection manager
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
@@ -199,6 +201,7 @@ class Worker:
         pools = self._pools()
         self.closers.extend(pool.close for pool in pools.values())
         dispatcher = AsyncioDispatcher(self.loop, pools, self.stats)
+        self.closers.append(dispatcher.close)
         await self._listen_main()
         self._start_host(dispatcher)  # compile + start VMs (singletons start here)
         self._install_filter_chains()
@@ -220,7 +223,7 @@ class Worker:
         server = self.server
         self.host = Host(self.plugins, dispatcher, limits=self.options.limits,
                          log_sink=server.log_sink, log_level=self.options.log_level,
-                         shared=server.shared)
+                         shared=server.shared, observer=self.options.observer)
         self.host.start()
         self.closers.append(self.host.shutdown)
 
@@ -262,6 +265,7 @@ class Worker:
                 upstream = UpstreamPool(self.loop, target, self.stats, "upstream")
                 self.closers.append(upstream.close)
             server = HttpProxyServer(self.loop, _unset_factory, upstream, self.stats)
+            server.generate_request_id = self.options.generate_request_id
         self.main_server = server
         self.address = await bind(server, self.listen, "--listen", self.reuse_port)
         self.closers.append(server.close)

@@ -7,9 +7,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
-from wasmetool.host.dispatch import HttpCallResponse
+from wasmetool.host.dispatch import GrpcEvents, GrpcRequest, HttpCallResponse
+from wasmetool.proxy.grpc_client import GrpcClient, GrpcStream
 from wasmetool.proxy.stats import ServerStats
 from wasmetool.proxy.upstream import Headers, UpstreamRequest, UpstreamSink
 
@@ -112,7 +113,7 @@ class HttpCall:
 
 
 class AsyncioDispatcher:
-    """Time, deferred work, timers and http_call on one asyncio loop."""
+    """Time, deferred work, timers, http_call and gRPC streams on one asyncio loop."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, clusters: dict[str, Pool],
                  stats: ServerStats) -> None:
@@ -120,6 +121,23 @@ class AsyncioDispatcher:
         self.clusters = clusters
         self.stats = stats
         self.thread_id = threading.get_ident()     # the loop's thread: made on it
+        self.grpc_clients: dict[str, GrpcClient] = {}
+
+    def grpc_stream(self, request: GrpcRequest, events: GrpcEvents) -> GrpcStream:
+        """A gRPC call or stream over HTTP/2 to the cluster (one connection per cluster)."""
+        client = self.grpc_clients.get(request.cluster)
+        if client is None:
+            target: Any = getattr(self.clusters[request.cluster], "target", None)
+            client = GrpcClient(self.loop, request.cluster, target.host, target.port,
+                                tls=bool(target.tls))
+            self.grpc_clients[request.cluster] = client
+        self.stats.grpc_call_total += 1
+        return client.open(request, events)
+
+    def close(self) -> None:
+        for client in self.grpc_clients.values():
+            client.close()
+        self.grpc_clients.clear()
 
     def monotonic_ns(self) -> int:
         return time.monotonic_ns()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import uuid
 from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -180,6 +181,10 @@ class Exchange:
                 if b"close" in tokens:
                     self.keep_alive = False
                 self.dropped = _connection_named(tokens)
+        elif name == b"te":
+            # Envoy 1.40 keeps TE only as "te: trailers" (when trailers is one of its values)
+            if b"trailers" in (t.strip() for t in value.lower().split(b",")):
+                self.raw_headers.append((b"te", b"trailers"))
         # other hop-by-hop headers and x-forwarded-proto (set below) are dropped
 
     def start(self) -> None:
@@ -198,6 +203,14 @@ class Exchange:
         dropped = self.dropped
         if dropped:
             headers = [h for h in headers if h[0] not in dropped]
+        if conn.server.generate_request_id:
+            # Envoy's connection manager (generate_request_id, on by default): a request
+            # without x-request-id gets a UUID4 one, after the headers it came with
+            for k, _v in headers:
+                if k == b"x-request-id":
+                    break
+            else:
+                headers.append((b"x-request-id", str(uuid.uuid4()).encode()))
         self.raw_headers = []
         info = StreamInfo(conn.peer, conn.local, conn.connection_id,
                           "HTTP/1.0" if self.http10 else "HTTP/1.1")
@@ -870,6 +883,7 @@ class HttpProxyServer:
         self.stream_factory = stream_factory
         self.upstream = upstream
         self.stats = stats
+        self.generate_request_id = True     # x-request-id on requests without one (Envoy)
         self.connection_factory: Callable[[StreamInfo, Any], Any] | None = None
         self.connections: set[HttpServerConnection] = set()
         self.inflight: set[Exchange] = set()      # requests waiting for their upstream

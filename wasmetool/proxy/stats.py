@@ -26,6 +26,7 @@ class ServerStats:
     upstream_rq_timeout: int = 0
     http_call_total: int = 0
     http_call_failure: int = 0
+    grpc_call_total: int = 0
     tcp_cx_total: int = 0
     tcp_cx_active: int = 0
     tcp_bytes_received: int = 0

@@ -32,7 +32,7 @@ Headers = list[tuple[bytes, bytes]]
 CONNECT_TIMEOUT_S = 5.0
 MAX_IDLE = 128
 REPLAY_LIMIT = 64 * 1024
-_SKIP_REQUEST_HEADERS = HOP_BY_HOP | {b"host"}
+_SKIP_REQUEST_HEADERS = (HOP_BY_HOP - {b"te"}) | {b"host"}   # Envoy forwards te: trailers
 # names request_head() handles itself: the pseudo-headers it reads, and what it skips
 _REQUEST_SPECIAL = _SKIP_REQUEST_HEADERS | {b":method", b":path", b":authority", b":scheme",
                                             b"content-length"}

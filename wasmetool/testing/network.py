@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from wasmetool.host.stream_info import StreamInfo
 from wasmetool.testing.root import HostEmulator, _b
+from wasmetool.testing.trace import TraceEvent
 
 
 class TcpSession:
@@ -15,10 +16,12 @@ class TcpSession:
         self.downstream_end = False
         self.closed = False
         self.info = info or StreamInfo(("127.0.0.1", 40000), ("127.0.0.1", 9000), 1,
-                                       protocol="")
+                                       protocol="", start_time_ns=emu.time.wall_ns())
+        if emu.properties and self.info.filter_state is None:
+            self.info.filter_state = dict(emu.properties)
         self.conn = emu.host.new_connection(self.info, self)
         self.conn.on_new_connection()
-        emu.dispatcher.run_pending()
+        emu.pump()
 
     # ConnectionCallbacks
     def write_upstream(self, data: bytes, end_stream: bool) -> None:
@@ -32,15 +35,35 @@ class TcpSession:
     def close(self) -> None:
         self.closed = True
 
+    # what the filters did
+    @property
+    def trace(self) -> list[TraceEvent]:
+        """The trace events of this connection's contexts (needs trace=True, the default)."""
+        tracer = self.emu.tracer
+        if tracer is None:
+            return []
+        mine = {(f.plugin.name, f.id) for f in self.conn.filters}
+        return [e for e in tracer.events if (e.plugin, e.context_id) in mine]
+
+    @property
+    def actions(self) -> list[tuple[str, str]]:
+        """(callback, action) for on_new_connection and each data callback, in order."""
+        return [(e.name, e.action) for e in self.trace if e.action is not None]
+
+    @property
+    def paused(self) -> bool:
+        """A filter holds data in either direction."""
+        return any(side.stop >= 0 for side in (self.conn.down, self.conn.up))
+
     # driving
     def client_sends(self, data: bytes | str, end_stream: bool = False) -> TcpSession:
         self.conn.downstream_data(_b(data), end_stream)
-        self.emu.dispatcher.run_pending()
+        self.emu.pump()
         return self
 
     def upstream_sends(self, data: bytes | str, end_stream: bool = False) -> TcpSession:
         self.conn.upstream_data(_b(data), end_stream)
-        self.emu.dispatcher.run_pending()
+        self.emu.pump()
         return self
 
     def upstream_closes(self, close_client: bool = True) -> TcpSession:
@@ -51,12 +74,12 @@ class TcpSession:
         if close_client:
             self.conn.downstream_closed(local=True)
             self.closed = True
-        self.emu.dispatcher.run_pending()
+        self.emu.pump()
         return self
 
     def client_closes(self) -> TcpSession:
         self.conn.downstream_closed()
-        self.emu.dispatcher.run_pending()
+        self.emu.pump()
         return self
 
 

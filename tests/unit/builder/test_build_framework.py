@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -11,12 +12,13 @@ from pathlib import Path
 import pytest
 
 from wasmetool.builder import base, container
-from wasmetool.builder.assemblyscript import NODE_IMAGE, AssemblyScriptBuilder
+from wasmetool.builder.assemblyscript import AssemblyScriptBuilder
 from wasmetool.builder.base import BuildFailed, ContainerSpec, canonical_language, get_builder
 from wasmetool.builder.cache import BuildCache, compute_key, new_entry
 from wasmetool.builder.pipeline import BuildRequest, choose_route, run_build
 from wasmetool.builder.runner import SubprocessRunner
-from wasmetool.builder.tinygo import GO_IMAGE, TinyGoBuilder
+from wasmetool.builder.tinygo import TinyGoBuilder
+from wasmetool.builder.toolchain_images import image_name
 from wasmetool.errors import WasmetoolError
 
 MODULE_WAT = """(module
@@ -52,41 +54,46 @@ def test_registered_builders_match_the_registry(language: str) -> None:
     assert isinstance(builder, base.LanguageBuilder)
 
 
-def test_tinygo_container_spec(tmp_path: Path) -> None:
+def test_tinygo_container_spec(tmp_path: Path, wasmetool_home: Path) -> None:
     src, out = tmp_path / "src", tmp_path / "out"
     src.mkdir()
     out.mkdir()
     spec = TinyGoBuilder().container_spec(src, out)
-    assert spec.image == GO_IMAGE == "golang:1.26"
+    assert spec.image == image_name("tinygo")
+    assert spec.image.startswith("wasmetool/toolchain-tinygo:")
     assert spec.command == ["go", "build", "-buildmode=c-shared", "-trimpath",
                             "-buildvcs=false", "-ldflags=-s -w", "-o", "/out/filter.wasm", "."]
     assert spec.workdir == "/src"
     assert {k: spec.env[k] for k in ("GOOS", "GOARCH", "GOMODCACHE", "GOCACHE")} == {
         "GOOS": "wasip1", "GOARCH": "wasm", "GOMODCACHE": "/cache/go-mod",
         "GOCACHE": "/cache/go-build"}
+    caches = wasmetool_home / "cache" / "container" / "go"
     assert spec.mounts == [(str(src), "/src", True), (str(out), "/out", False),
-                           ("wasmetool-go-mod", "/cache/go-mod", False),
-                           ("wasmetool-go-build", "/cache/go-build", False)]
+                           (str(caches / "mod"), "/cache/go-mod", False),
+                           (str(caches / "build"), "/cache/go-build", False)]
+    assert (caches / "mod").is_dir()  # host directories, written as the user
+    assert spec.user == f"{os.getuid()}:{os.getgid()}"
     assert spec.output == "/out/filter.wasm"
     assert spec.host_output(out) == out / "filter.wasm"
     argv = spec.docker_run_argv()
     assert argv[:5] == ["docker", "run", "--rm", "-w", "/src"]
-    assert f"{src}:/src:ro" in argv and "wasmetool-go-mod:/cache/go-mod" in argv
-    assert argv[argv.index(GO_IMAGE) + 1:] == spec.command
+    assert f"{src}:/src:ro" in argv and f"{caches / 'mod'}:/cache/go-mod" in argv
+    assert argv[argv.index(spec.image) + 1:] == spec.command
     assert container.docker_volumes(spec)[str(src)] == {"bind": "/src", "mode": "ro"}
 
 
-def test_assemblyscript_container_spec(tmp_path: Path) -> None:
+def test_assemblyscript_container_spec(tmp_path: Path, wasmetool_home: Path) -> None:
     spec = AssemblyScriptBuilder().container_spec(tmp_path, tmp_path / "o")
-    assert spec.image == NODE_IMAGE == "node:20-bookworm-slim"
+    assert spec.image == image_name("assemblyscript")
     assert spec.command[:2] == ["sh", "-c"]
     script = spec.command[2]
     assert "npm ci --no-audit --no-fund" in script
     assert "--exclude=./node_modules" in script
     assert script.endswith("asc.js assembly/index.ts --target release --outFile /out/filter.wasm")
-    assert ("wasmetool-npm-cache", "/cache/npm", False) in spec.mounts
+    assert (str(wasmetool_home / "cache" / "container" / "npm"), "/cache/npm", False) in spec.mounts
     assert (str(tmp_path), "/src", True) in spec.mounts
     assert spec.env["npm_config_cache"] == "/cache/npm"
+    assert spec.user == f"{os.getuid()}:{os.getgid()}"
     assert shlex.split(shlex.join(spec.docker_run_argv()))[-3:-1] == ["sh", "-c"]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -104,12 +105,12 @@ def test_build_local_compiles_every_source_from_the_project(tmp_path: Path) -> N
     assert argv[-1] == str((tmp_path / "out" / "f.wasm").resolve())
 
 
-def test_container_script_quotes_file_names(tmp_path: Path) -> None:
+def test_container_command_passes_file_names_as_arguments(tmp_path: Path) -> None:
     project = tmp_path / "p"
     project.mkdir()
     (project / "my filter.cc").write_text("")
-    script = CppBuilder().container_spec(project, tmp_path / "out").command[2]
-    assert " 'my filter.cc' " in script
+    command = CppBuilder().container_spec(project, tmp_path / "out").command
+    assert "my filter.cc" in command  # an argv entry, no shell in between
 
 
 def test_no_sources_is_a_clear_error(tmp_path: Path) -> None:
@@ -124,21 +125,21 @@ def test_cache_inputs_are_sources_and_headers(tmp_path: Path) -> None:
 
 
 def test_container_spec(tmp_path: Path) -> None:
+    from wasmetool.builder.toolchain_images import image_name
+
     project = write_project(tmp_path / "p")
     out_dir = tmp_path / "out"
     spec = CppBuilder().container_spec(project, out_dir)
-    assert spec.image.startswith("ghcr.io/webassembly/wasi-sdk:")
-    assert spec.command[:2] == ["sh", "-c"]
-    script = spec.command[2]
-    assert script.startswith('exec "${CXX:-/opt/wasi-sdk/bin/clang++}" $CXXFLAGS --target=wasm32-wasi ')
-    assert "-mexec-model=reactor" in script and "-fno-exceptions" in script
-    assert " filter.cc util.c " in script
-    assert script.endswith(f"-o {CONTAINER_OUT}/filter.wasm")
+    assert spec.image == image_name("cpp")
+    # The local system route's command, word for word, with the container's paths.
+    assert spec.command == CppToolchain("system", "clang++").compile_argv(
+        ["filter.cc", "util.c"], ".", f"{CONTAINER_OUT}/filter.wasm")
+    assert "-mexec-model=reactor" in spec.command and "-fno-exceptions" in spec.command
     assert spec.workdir == "/src"
     assert (str(project.resolve()), "/src", True) in spec.mounts
     assert (str(out_dir.resolve()), "/out", False) in spec.mounts
     assert spec.host_output(out_dir) == out_dir / "filter.wasm"
-    assert spec.user and ":" in spec.user
+    assert spec.user == f"{os.getuid()}:{os.getgid()}"
 
 
 def test_discovery_is_remembered_until_something_it_depends_on_changes(

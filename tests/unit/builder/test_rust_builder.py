@@ -156,24 +156,32 @@ def test_crate_problems_are_clear_errors(tmp_path: Path, manifest: str | None, m
         crate_lib_name(tmp_path)
 
 
-def test_container_spec(tmp_path: Path) -> None:
+def test_container_spec(tmp_path: Path, wasmetool_home: Path) -> None:
+    from wasmetool.builder.toolchain_images import image_name
+
     crate = write_crate(tmp_path / "crate")
     out_dir = tmp_path / "out"
     spec = RustBuilder().container_spec(crate, out_dir)
     assert isinstance(spec, ContainerSpec)
-    assert spec.image.startswith("docker.io/library/rust:")
+    assert spec.image == image_name("rust")
     script = spec.command[-1]
     assert spec.command[:2] == ["sh", "-c"]
-    assert "rustup target add wasm32-wasip1" in script
-    assert "cargo build --release --target wasm32-wasip1" in script
-    assert "/cargo-target/wasm32-wasip1/release/my_filter.wasm /out/filter.wasm" in script
+    # The local build-std route's flags, in the image's Debian rustc-web.
+    assert ("cargo build --release --target wasm32-wasip1 -Zbuild-std=std,panic_abort "
+            "-Ztrim-paths --config 'profile.release.trim-paths=\"all\"' "
+            "--config 'target.wasm32-wasip1.linker=\"wasm-ld-22\"'") in script
+    assert "native=/usr/lib/wasm32-wasi" in script
+    assert "/cache/target/wasm32-wasip1/release/my_filter.wasm /out/filter.wasm" in script
+    assert spec.env["RUSTC_BOOTSTRAP"] == "1" and spec.env["RUSTC"] == "/usr/bin/rustc"
     assert spec.output == f"{CONTAINER_OUT}/filter.wasm"
     assert spec.host_output(out_dir) == out_dir / "filter.wasm"
     mounts = {target: (source, read_only) for source, target, read_only in spec.mounts}
     assert mounts["/src"] == (str(crate.resolve()), True)
     assert mounts["/out"] == (str(out_dir.resolve()), False)
-    assert mounts["/usr/local/cargo/registry"][0] == "wasmetool-cargo-registry"
-    assert not os.path.isabs(mounts["/cargo-target"][0])  # a named volume
+    caches = wasmetool_home / "cache" / "container" / "rust"
+    assert mounts["/cache/cargo-home"] == (str(caches / "cargo-home"), False)
+    assert mounts["/cache/target"] == (str(caches / "target"), False)
+    assert spec.user == f"{os.getuid()}:{os.getgid()}"
     argv = spec.docker_run_argv()
     assert argv[:3] == ["docker", "run", "--rm"] and spec.image in argv
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from wasmetool.host import abi
+from wasmetool.host.contexts import EMPTY_BUFFER
 from wasmetool.host.hostcalls.registry import hostcall
 
 if TYPE_CHECKING:
@@ -40,8 +41,10 @@ def proxy_set_buffer_bytes(vm: VmState, buf_type: int, start: int, size: int, pt
         return abi.INVALID_MEMORY_ACCESS
     ctx = vm.ctx()
     buf = ctx.get_buffer(buf_type)
-    if buf is None or buf_type > abi.BUF_UPSTREAM_DATA:
+    if buf is None:
         return abi.NOT_FOUND
+    if buf is EMPTY_BUFFER or buf_type > abi.BUF_UPSTREAM_DATA:
+        return abi.BAD_ARGUMENT        # Envoy 1.40: nothing here that can be written
     n = len(buf)
     # Envoy's Buffer::copyFrom semantics
     if start == 0:

@@ -41,7 +41,7 @@ def proxy_set_header_map_pairs(vm: VmState, map_type: int, ptr: int, size: int) 
     data = vm.mem.read(ptr, size)
     if data is None:
         return abi.INVALID_MEMORY_ACCESS
-    m = vm.ctx().get_map(map_type)
+    m = vm.ctx().get_map(map_type, True)
     if m is None:
         return abi.BAD_ARGUMENT
     new = pairs.decode(data) or []
@@ -55,7 +55,7 @@ def proxy_set_header_map_pairs(vm: VmState, map_type: int, ptr: int, size: int) 
 def proxy_get_header_map_size(vm: VmState, map_type: int, ret_ptr: int) -> int:
     if map_type > MAX_MAP_TYPE:
         return abi.BAD_ARGUMENT
-    m = vm.ctx().get_map(map_type)
+    m = vm.ctx().get_map(map_type, True)
     if m is None:
         return abi.BAD_ARGUMENT
     size = sum(len(k) + len(v) for k, v in m)
@@ -94,7 +94,7 @@ def proxy_add_header_map_value(vm: VmState, map_type: int, kptr: int, ksize: int
     value = mem.read(vptr, vsize)
     if key is None or value is None:
         return abi.INVALID_MEMORY_ACCESS
-    m = vm.ctx().get_map(map_type)
+    m = vm.ctx().get_map(map_type, True)
     if m is None:
         return abi.BAD_ARGUMENT
     _append(m, key.lower(), value)
@@ -111,7 +111,7 @@ def proxy_replace_header_map_value(vm: VmState, map_type: int, kptr: int, ksize:
     value = mem.read(vptr, vsize)
     if key is None or value is None:
         return abi.INVALID_MEMORY_ACCESS
-    m = vm.ctx().get_map(map_type)
+    m = vm.ctx().get_map(map_type, True)
     if m is None:
         return abi.BAD_ARGUMENT
     # Envoy's setCopy (http_set_copy_replace_all_headers): remove every entry, add anew
@@ -128,7 +128,7 @@ def proxy_remove_header_map_value(vm: VmState, map_type: int, kptr: int, ksize: 
     key = vm.mem.read(kptr, ksize)
     if key is None:
         return abi.INVALID_MEMORY_ACCESS
-    m = vm.ctx().get_map(map_type)
+    m = vm.ctx().get_map(map_type, True)
     if m is None:
         return abi.BAD_ARGUMENT
     key = key.lower()

@@ -1,0 +1,1 @@
+"""`wasmetool deploy` / `undeploy`: Istio (WasmPlugin, legacy EnvoyFilter+ConfigMap), Envoy, Gloo."""
