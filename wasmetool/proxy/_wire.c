@@ -303,7 +303,39 @@ fail:
     return NULL;
 }
 
+/* uuid4(pool, offset) -> bytes: the 16 random bytes at pool[offset:offset+16] as a
+ * version-4 UUID, "xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx" (as str(uuid.uuid4()) gives it). */
+static PyObject *
+w_uuid4(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyBytes_CheckExact(args[0]) || !PyLong_CheckExact(args[1]))
+        return not_implemented();
+    Py_ssize_t off = PyLong_AsSsize_t(args[1]);
+    if (off == -1 && PyErr_Occurred())
+        return NULL;
+    if (off < 0 || off + 16 > PyBytes_GET_SIZE(args[0]))
+        return not_implemented();
+    unsigned char b[16];
+    memcpy(b, PyBytes_AS_STRING(args[0]) + off, 16);
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+    static const char hex[] = "0123456789abcdef";
+    PyObject *out = PyBytes_FromStringAndSize(NULL, 36);
+    if (out == NULL)
+        return NULL;
+    char *o = PyBytes_AS_STRING(out);
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            *o++ = '-';
+        *o++ = hex[b[i] >> 4];
+        *o++ = hex[b[i] & 15];
+    }
+    return out;
+}
+
 static PyMethodDef w_methods[] = {
+    {"uuid4", (PyCFunction)(void (*)(void))w_uuid4, METH_FASTCALL,
+     "uuid4(pool, offset) -> the 16 bytes at offset as a version-4 UUID (bytes)"},
     {"response_head", (PyCFunction)(void (*)(void))w_response_head, METH_FASTCALL,
      "response_head(raw, status, hop) -> (headers, framed)"},
     {"head_bytes", (PyCFunction)(void (*)(void))w_head_bytes, METH_FASTCALL,

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import uuid
 from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -28,6 +27,7 @@ from wasmetool.proxy.http1 import (
     HOP_BY_HOP,
     NO_BODY_STATUSES,
     HeaderInjection,
+    RequestIds,
     chunk,
     head_bytes,
     status_line,
@@ -210,7 +210,7 @@ class Exchange:
                 if k == b"x-request-id":
                     break
             else:
-                headers.append((b"x-request-id", str(uuid.uuid4()).encode()))
+                headers.append((b"x-request-id", server.request_ids.next()))
         self.raw_headers = []
         info = StreamInfo(conn.peer, conn.local, conn.connection_id,
                           "HTTP/1.0" if self.http10 else "HTTP/1.1")
@@ -884,6 +884,7 @@ class HttpProxyServer:
         self.upstream = upstream
         self.stats = stats
         self.generate_request_id = True     # x-request-id on requests without one (Envoy)
+        self.request_ids = RequestIds()
         self.connection_factory: Callable[[StreamInfo, Any], Any] | None = None
         self.connections: set[HttpServerConnection] = set()
         self.inflight: set[Exchange] = set()      # requests waiting for their upstream

@@ -88,3 +88,20 @@ def test_response_head_same_as_python(raw: list[tuple[bytes, bytes]]) -> None:
     headers, framed = upstream.response_head(raw, b"200")
     assert headers[0] == (b":status", b"200")
     assert framed == any(n.lower() in (b"content-length", b"transfer-encoding") for n, _ in raw)
+
+
+def test_request_ids_are_distinct_version_4_uuids_as_python_formats_them() -> None:
+    import os
+    import uuid
+
+    ids = http1.RequestIds()
+    seen = [ids.next() for _ in range(3 * http1.REQUEST_ID_POOL // 16 + 5)]  # three refills
+    assert len(set(seen)) == len(seen)
+    for rid in seen[:50]:
+        parsed = uuid.UUID(rid.decode())
+        assert (parsed.version, parsed.variant) == (4, uuid.RFC_4122)
+        assert rid.decode() == str(parsed)
+    pool = os.urandom(64)
+    for pos in (0, 16, 48):
+        assert http1._wire.uuid4(pool, pos) == http1.uuid4_py(pool, pos)
+    assert http1._wire.uuid4(pool, 49) is NotImplemented      # not 16 bytes left
