@@ -605,6 +605,11 @@ def _has(headers: Headers, name: bytes) -> bool:
 class HttpServerConnection(asyncio.Protocol):
     """One client connection: parse, queue, serve requests in order."""
 
+    # one object per connection: no instance dict to make, fill and have the GC visit
+    __slots__ = ("server", "loop", "transport", "parser", "queue", "parsing", "closing",
+                 "paused", "peer", "local", "local_authority", "connection_id", "net",
+                 "backpressure", "partial_head", "lingering")
+
     def __init__(self, server: HttpProxyServer) -> None:
         self.server = server
         self.loop = server.loop
