@@ -614,7 +614,7 @@ class HttpServerConnection(asyncio.Protocol):
         self.server = server
         self.loop = server.loop
         self.transport: asyncio.Transport | None = None
-        self.parser = httptools.HttpRequestParser(self)
+        self.parser: httptools.HttpRequestParser | None = httptools.HttpRequestParser(self)
         self.queue: deque[Exchange] = deque()
         self.parsing: Exchange | None = None
         self.closing = False
@@ -665,6 +665,10 @@ class HttpServerConnection(asyncio.Protocol):
         if net is not None:
             self.net = None
             self._guard(net.downstream_closed)
+        # The parser holds this protocol's bound callbacks: drop it, so the connection is
+        # freed by its reference count now rather than by a cyclic GC pass later.
+        self.parser = None
+        self.parsing = None
 
     def eof_received(self) -> bool | None:
         """The client half-closed: answer what it sent, then close."""
@@ -688,10 +692,11 @@ class HttpServerConnection(asyncio.Protocol):
         self.http_received(data)
 
     def http_received(self, data: bytes) -> None:
-        if self.lingering:      # the rest of a request that was already answered
+        parser = self.parser
+        if self.lingering or parser is None:  # answered already, or the connection is gone
             return
         try:
-            self.parser.feed_data(data)
+            parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             self._reject(b"HTTP/1.1 501 Not Implemented\r\ncontent-length: 0\r\n"
                          b"connection: close\r\n\r\n")
@@ -783,6 +788,7 @@ class HttpServerConnection(asyncio.Protocol):
         if exchange is None:
             return
         parser = self.parser
+        assert parser is not None       # it is the parser calling
         exchange.method = parser.get_method()
         exchange.keep_alive = parser.should_keep_alive()
         exchange.http10 = parser.get_http_version() == "1.0"
