@@ -99,6 +99,7 @@ def _namespace(namespace: str | None, kube: Any | None) -> str:
 
 
 _KUBECONFIG, _CONTEXT = _kube_options()
+_TEXT_OR_JSON = typer.Option("text", "--output", "-o", help="text or json.")
 DRY_RUN_HELP = ("Print the manifests instead of applying them (no cluster needed; -o yaml|json). "
                 "--dry-run=server sends them to the API server for validation only.")
 
@@ -207,7 +208,7 @@ def undeploy_istio_command(
     dry_run: bool = typer.Option(False, "--dry-run",
                                  help="Have the API server check what would be removed, and "
                                       "remove nothing (same as --dry-run=server)."),
-    output: str = typer.Option("text", "--output", "-o", help="text or json."),
+    output: str = _TEXT_OR_JSON,
     kubeconfig: str | None = _KUBECONFIG,
     context: str | None = _CONTEXT,
 ) -> None:
@@ -234,7 +235,7 @@ def deploy_list_command(
     namespace: str | None = typer.Option(None, "--namespace", "-n",
                                          help="Namespace (default: the context's, else default)."),
     all_namespaces: bool = typer.Option(False, "--all-namespaces", "-A", help="Every namespace."),
-    output: str = typer.Option("text", "--output", "-o", help="text or json."),
+    output: str = _TEXT_OR_JSON,
     kubeconfig: str | None = _KUBECONFIG,
     context: str | None = _CONTEXT,
 ) -> None:
@@ -399,7 +400,7 @@ def deploy_gloo_command(
     dry_run: bool = typer.Option(False, "--dry-run",
                                  help="Have the API server validate the Gateway changes, and "
                                       "store nothing (same as --dry-run=server)."),
-    output: str = typer.Option("text", "--output", "-o", help="text or json."),
+    output: str = _TEXT_OR_JSON,
     kubeconfig: str | None = _KUBECONFIG,
     context: str | None = _CONTEXT,
     plain_http: bool = typer.Option(False, "--plain-http", help="Registry over plain HTTP."),
@@ -441,7 +442,7 @@ def undeploy_gloo_command(
     dry_run: bool = typer.Option(False, "--dry-run",
                                  help="Have the API server check the change, and store nothing "
                                       "(same as --dry-run=server)."),
-    output: str = typer.Option("text", "--output", "-o", help="text or json."),
+    output: str = _TEXT_OR_JSON,
     kubeconfig: str | None = _KUBECONFIG,
     context: str | None = _CONTEXT,
 ) -> None:

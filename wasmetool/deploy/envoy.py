@@ -32,6 +32,7 @@ from wasmetool import paths
 from wasmetool.deploy.common import config_string
 from wasmetool.errors import WasmetoolError
 from wasmetool.host.plugin_file import HTTP_WASM_TYPE, NETWORK_WASM_TYPE, TYPE_PREFIX
+from wasmetool.store.files import atomic_write
 
 HCM_TYPE = "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
 ROUTER_TYPE = "envoy.extensions.filters.http.router.v3.Router"
@@ -80,16 +81,7 @@ def materialise(wasm: bytes) -> Path:
     try:
         if target.is_file() and hashlib.sha256(target.read_bytes()).hexdigest() == digest:
             return target
-        directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".module-", dir=directory)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(wasm)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(target, wasm, durable=False)   # content-addressed: checked on reuse
     except OSError as exc:
         raise WasmetoolError(f"cannot write the module to {directory}: {exc.strerror}",
                              "check WASMETOOL_HOME / XDG_CACHE_HOME point at a writable place") from None

@@ -86,7 +86,7 @@ class GrpcRequest:
 HttpCallHandler = Callable[[str, Headers, bytes, Headers, int], "HttpCallResponse | None"]
 
 
-class _ManualTimer:
+class ManualTimer:
     __slots__ = ("when", "seq", "fn", "cancelled")
 
     def __init__(self, when: int, seq: int, fn: Callable[[], None]) -> None:
@@ -98,8 +98,61 @@ class _ManualTimer:
     def cancel(self) -> None:
         self.cancelled = True
 
-    def __lt__(self, other: _ManualTimer) -> bool:
+    def __lt__(self, other: ManualTimer) -> bool:
         return (self.when, self.seq) < (other.when, other.seq)
+
+
+class ManualClock:
+    """The clock and queues of a test dispatcher (:class:`ManualDispatcher`, the
+    emulators' ``VirtualDispatcher``): queued work runs in :meth:`run_pending`, timers
+    fire when :meth:`_advance_to` moves the clock past them."""
+
+    def __init__(self, start_ns: int) -> None:
+        self.now_ns = start_ns
+        self._soon: deque[Callable[[], None]] = deque()
+        self._timers: list[ManualTimer] = []
+        self._seq = itertools.count()
+
+    # Dispatcher protocol -------------------------------------------------
+    def monotonic_ns(self) -> int:
+        return self.now_ns
+
+    def call_soon(self, fn: Callable[[], None]) -> None:
+        self._soon.append(fn)
+
+    def post(self, fn: Callable[[], None]) -> None:
+        """call_soon from any thread (deque.append is thread-safe); runs at the next pump."""
+        self._soon.append(fn)
+
+    def call_later(self, delay_s: float, fn: Callable[[], None]) -> ManualTimer:
+        timer = ManualTimer(self.now_ns + int(delay_s * 1e9), next(self._seq), fn)
+        heapq.heappush(self._timers, timer)
+        return timer
+
+    # test controls --------------------------------------------------------
+    def run_pending(self) -> int:
+        """Run queued call_soon work (including work it queues); returns how many ran."""
+        n = 0
+        soon = self._soon
+        while soon:
+            soon.popleft()()
+            n += 1
+        return n
+
+    def _advance_to(self, target: int) -> int:
+        """Move the clock to ``target`` ns, firing due timers in order; returns how many fired."""
+        fired = 0
+        self.run_pending()
+        while self._timers and self._timers[0].when <= target:
+            timer = heapq.heappop(self._timers)
+            if timer.cancelled:
+                continue
+            self.now_ns = max(self.now_ns, timer.when)
+            timer.fn()
+            fired += 1
+            self.run_pending()
+        self.now_ns = target
+        return fired
 
 
 @dataclass(slots=True)
@@ -183,7 +236,7 @@ class RecordedGrpcStream:
 GrpcHandler = Callable[[RecordedGrpcStream], None]
 
 
-class ManualDispatcher:
+class ManualDispatcher(ManualClock):
     """A deterministic dispatcher for tests: nothing happens until the test says so.
 
     * ``call_soon`` work runs in :meth:`run_pending` (the emulators call it after every step);
@@ -203,27 +256,10 @@ class ManualDispatcher:
         self.http_handler = http_handler
         self.grpc_handler = grpc_handler
         self.grpc_streams: list[RecordedGrpcStream] = []
-        self.now_ns = start_ns if start_ns is not None else time.monotonic_ns()
-        self._soon: deque[Callable[[], None]] = deque()
-        self._timers: list[_ManualTimer] = []
-        self._seq = itertools.count()
+        super().__init__(start_ns if start_ns is not None else time.monotonic_ns())
         self.http_calls: list[RecordedHttpCall] = []
 
-    # Dispatcher protocol -------------------------------------------------
-    def monotonic_ns(self) -> int:
-        return self.now_ns
-
-    def call_soon(self, fn: Callable[[], None]) -> None:
-        self._soon.append(fn)
-
-    def post(self, fn: Callable[[], None]) -> None:
-        self._soon.append(fn)       # deque.append is thread-safe; run_pending runs it
-
-    def call_later(self, delay_s: float, fn: Callable[[], None]) -> _ManualTimer:
-        timer = _ManualTimer(self.now_ns + int(delay_s * 1e9), next(self._seq), fn)
-        heapq.heappush(self._timers, timer)
-        return timer
-
+    # Dispatcher protocol (the clock's part is ManualClock's) --------------
     def has_cluster(self, name: str) -> bool:
         return name in self.clusters
 
@@ -244,30 +280,10 @@ class ManualDispatcher:
             self.grpc_handler(stream)
         return stream
 
-    # test controls --------------------------------------------------------
-    def run_pending(self) -> int:
-        """Run queued call_soon work (including work it queues); returns how many ran."""
-        n = 0
-        while self._soon:
-            self._soon.popleft()()
-            n += 1
-        return n
-
+    # test controls (run_pending is ManualClock's) ---------------------------
     def advance(self, seconds: float) -> int:
         """Move the clock forward, firing due timers in order; returns how many fired."""
-        target = self.now_ns + int(seconds * 1e9)
-        fired = 0
-        self.run_pending()
-        while self._timers and self._timers[0].when <= target:
-            timer = heapq.heappop(self._timers)
-            if timer.cancelled:
-                continue
-            self.now_ns = max(self.now_ns, timer.when)
-            timer.fn()
-            fired += 1
-            self.run_pending()
-        self.now_ns = target
-        return fired
+        return self._advance_to(self.now_ns + int(seconds * 1e9))
 
     def pending_http_calls(self) -> list[RecordedHttpCall]:
         return [c for c in self.http_calls if not c.answered]

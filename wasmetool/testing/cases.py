@@ -394,6 +394,28 @@ def _message(ctx: _Ctx, value: Any, line: int, where: str, request: bool) -> Mes
     return msg
 
 
+def _answer_tail(ctx: _Ctx, a: CallAnswer | GrpcAnswer, m: _Map, ln: int, w: str,
+                 string_keys: set[str], headers_key: str, text_key: str) -> None:
+    """An http or gRPC answer's fail/timeout flags and its ``expect`` checks on the call:
+    ``string_keys`` compare as strings, ``headers_key`` as header checks, ``text_key``
+    as a text check."""
+    a.fail = _bool(ctx, m["fail"], _line(m, "fail"), f"{w}.fail") if "fail" in m else False
+    a.timeout = _bool(ctx, m["timeout"], _line(m, "timeout"), f"{w}.timeout") \
+        if "timeout" in m else False
+    if a.fail and a.timeout:
+        raise ctx.fail(ln, w, "fail and timeout exclude each other")
+    if "expect" in m:
+        e = ctx.mapping(m["expect"], _line(m, "expect"), f"{w}.expect",
+                        string_keys | {headers_key, text_key})
+        for key, v in e.items():
+            if key == headers_key:
+                a.expect[key] = _header_checks(ctx, v, _line(e, key), f"{w}.expect.{key}")
+            elif key == text_key:
+                a.expect[key] = _text_check(ctx, v, _line(e, key), f"{w}.expect.{key}")
+            else:
+                a.expect[key] = _string(ctx, v, _line(e, key), f"{w}.expect.{key}")
+
+
 def _answers(ctx: _Ctx, value: Any, line: int, where: str) -> list[CallAnswer]:
     if not isinstance(value, _List):
         raise ctx.fail(line, where, f"expected a list of answers, got {_kind(value)}")
@@ -411,21 +433,8 @@ def _answers(ctx: _Ctx, value: Any, line: int, where: str) -> list[CallAnswer]:
             a.trailers = _header_list(ctx, m["trailers"], _line(m, "trailers"), f"{w}.trailers")
         if "body" in m:
             a.body = _string(ctx, m["body"], _line(m, "body"), f"{w}.body")
-        a.fail = _bool(ctx, m["fail"], _line(m, "fail"), f"{w}.fail") if "fail" in m else False
-        a.timeout = _bool(ctx, m["timeout"], _line(m, "timeout"), f"{w}.timeout") \
-            if "timeout" in m else False
-        if a.fail and a.timeout:
-            raise ctx.fail(ln, w, "fail and timeout exclude each other")
-        if "expect" in m:
-            e = ctx.mapping(m["expect"], _line(m, "expect"), f"{w}.expect",
-                            {"cluster", "method", "path", "authority", "headers", "body"})
-            for key, v in e.items():
-                if key == "headers":
-                    a.expect[key] = _header_checks(ctx, v, _line(e, key), f"{w}.expect.headers")
-                elif key == "body":
-                    a.expect[key] = _text_check(ctx, v, _line(e, key), f"{w}.expect.body")
-                else:
-                    a.expect[key] = _string(ctx, v, _line(e, key), f"{w}.expect.{key}")
+        _answer_tail(ctx, a, m, ln, w, {"cluster", "method", "path", "authority"},
+                     "headers", "body")
         out.append(a)
     return out
 
@@ -463,21 +472,7 @@ def _grpc_answers(ctx: _Ctx, value: Any, line: int, where: str) -> list[GrpcAnsw
         for key in ("initial_metadata", "trailing_metadata"):
             if key in m:
                 setattr(a, key, _header_list(ctx, m[key], _line(m, key), f"{w}.{key}"))
-        a.fail = _bool(ctx, m["fail"], _line(m, "fail"), f"{w}.fail") if "fail" in m else False
-        a.timeout = _bool(ctx, m["timeout"], _line(m, "timeout"), f"{w}.timeout") \
-            if "timeout" in m else False
-        if a.fail and a.timeout:
-            raise ctx.fail(ln, w, "fail and timeout exclude each other")
-        if "expect" in m:
-            e = ctx.mapping(m["expect"], _line(m, "expect"), f"{w}.expect",
-                            {"cluster", "service", "method", "metadata", "message"})
-            for key, v in e.items():
-                if key == "metadata":
-                    a.expect[key] = _header_checks(ctx, v, _line(e, key), f"{w}.expect.metadata")
-                elif key == "message":
-                    a.expect[key] = _text_check(ctx, v, _line(e, key), f"{w}.expect.message")
-                else:
-                    a.expect[key] = _string(ctx, v, _line(e, key), f"{w}.expect.{key}")
+        _answer_tail(ctx, a, m, ln, w, {"cluster", "service", "method"}, "metadata", "message")
         out.append(a)
     return out
 
@@ -857,10 +852,8 @@ def _answer(emu: Any, case: Case, answers: list[CallAnswer], failures: list[Fail
         elif a.timeout:
             emu.advance(call.timeout_ms / 1000.0)     # the clock passes the call's timeout
         else:
-            call.respond(status=a.status,
-                         headers=[(k.encode(), v.encode()) for k, v in a.headers],
-                         body=a.body.encode(),
-                         trailers=[(k.encode(), v.encode()) for k, v in a.trailers])
+            call.respond(status=a.status, headers=_enc(a.headers), body=a.body.encode(),
+                         trailers=_enc(a.trailers))
         emu.pump()
 
 

@@ -7,34 +7,15 @@ clock past them. Time starts at a fixed value so runs repeat exactly.
 
 from __future__ import annotations
 
-import heapq
-import itertools
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 from wasmetool.host import abi
-from wasmetool.host.dispatch import HttpCallResponse
+from wasmetool.host.dispatch import HttpCallResponse, ManualClock, ManualTimer
 
 Headers = list[tuple[bytes, bytes]]
 START_NS = 1_000_000_000_000           # the virtual clock's start (monotonic ns)
 WALL_START_NS = 1_767_225_600 * 10**9  # the virtual wall clock's start: 2026-01-01T00:00:00Z
-
-
-class _Timer:
-    __slots__ = ("when", "seq", "fn", "cancelled")
-
-    def __init__(self, when: int, seq: int, fn: Callable[[], None]) -> None:
-        self.when = when
-        self.seq = seq
-        self.fn = fn
-        self.cancelled = False
-
-    def cancel(self) -> None:
-        self.cancelled = True
-
-    def __lt__(self, other: _Timer) -> bool:
-        return (self.when, self.seq) < (other.when, other.seq)
 
 
 def _text(v: bytes) -> str:
@@ -60,7 +41,7 @@ class HttpCall:
         self.timeout_ms = timeout_ms
         self.state = "pending"
         self._on_done = on_done
-        self._timer: _Timer | None = None
+        self._timer: ManualTimer | None = None
 
     # reading ------------------------------------------------------------------------
     def header(self, name: str) -> str | None:
@@ -144,7 +125,7 @@ class GrpcCall:
         self.closed = False
         self.status: int | None = None
         self._events = events
-        self._timer: _Timer | None = None
+        self._timer: ManualTimer | None = None
 
     @property
     def path(self) -> str:
@@ -219,7 +200,7 @@ class GrpcCall:
         self.close(GRPC_UNAVAILABLE, TIMEOUT_MESSAGE)
 
 
-class VirtualDispatcher:
+class VirtualDispatcher(ManualClock):
     """The host's Dispatcher for the emulators (see module doc).
 
     ``http_handler(call)``, if given, is asked about each http call as it is made; it
@@ -230,30 +211,12 @@ class VirtualDispatcher:
                  start_ns: int = START_NS) -> None:
         self.clusters = set(clusters or ())
         self.http_handler = http_handler
-        self.now_ns = start_ns
-        self._soon: deque[Callable[[], None]] = deque()
-        self._timers: list[_Timer] = []
-        self._seq = itertools.count()
+        super().__init__(start_ns)
         self.http_calls: list[HttpCall] = []
         self.grpc_calls: list[GrpcCall] = []
         self.grpc_handler: Callable[[GrpcCall], Any] | None = None
 
-    # Dispatcher protocol -----------------------------------------------------------
-    def monotonic_ns(self) -> int:
-        return self.now_ns
-
-    def call_soon(self, fn: Callable[[], None]) -> None:
-        self._soon.append(fn)
-
-    def post(self, fn: Callable[[], None]) -> None:
-        """call_soon from any thread (deque.append is thread-safe); runs at the next pump."""
-        self._soon.append(fn)
-
-    def call_later(self, delay_s: float, fn: Callable[[], None]) -> _Timer:
-        timer = _Timer(self.now_ns + int(delay_s * 1e9), next(self._seq), fn)
-        heapq.heappush(self._timers, timer)
-        return timer
-
+    # Dispatcher protocol (the clock's part is ManualClock's) ---------------------------
     def has_cluster(self, name: str) -> bool:
         return name in self.clusters
 
@@ -284,31 +247,10 @@ class VirtualDispatcher:
             self.grpc_handler(call)
         return call
 
-    # test controls -------------------------------------------------------------------
-    def run_pending(self) -> int:
-        """Run queued work (and the work it queues); returns how many items ran."""
-        n = 0
-        soon = self._soon
-        while soon:
-            soon.popleft()()
-            n += 1
-        return n
-
+    # test controls (run_pending is ManualClock's) -------------------------------------
     def advance(self, seconds: float) -> int:
         """Move the clock forward, firing due timers in order; returns how many fired."""
-        target = self.now_ns + int(round(seconds * 1e9))
-        fired = 0
-        self.run_pending()
-        while self._timers and self._timers[0].when <= target:
-            timer = heapq.heappop(self._timers)
-            if timer.cancelled:
-                continue
-            self.now_ns = max(self.now_ns, timer.when)
-            timer.fn()
-            fired += 1
-            self.run_pending()
-        self.now_ns = target
-        return fired
+        return self._advance_to(self.now_ns + int(round(seconds * 1e9)))
 
     def pending_http_calls(self) -> list[HttpCall]:
         return [c for c in self.http_calls if c.state == "pending"]

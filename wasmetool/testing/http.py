@@ -172,10 +172,7 @@ class Exchange:
     def trace(self) -> list[TraceEvent]:
         """The trace events of this stream's contexts (needs trace=True, the default)."""
         tracer = self.emu.tracer
-        if tracer is None:
-            return []
-        mine = {(f.plugin.name, f.id) for f in self.stream.filters}
-        return [e for e in tracer.events if (e.plugin, e.context_id) in mine]
+        return [] if tracer is None else tracer.of_filters(self.stream.filters)
 
     @property
     def actions(self) -> list[tuple[str, str]]:

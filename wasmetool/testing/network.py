@@ -40,10 +40,7 @@ class TcpSession:
     def trace(self) -> list[TraceEvent]:
         """The trace events of this connection's contexts (needs trace=True, the default)."""
         tracer = self.emu.tracer
-        if tracer is None:
-            return []
-        mine = {(f.plugin.name, f.id) for f in self.conn.filters}
-        return [e for e in tracer.events if (e.plugin, e.context_id) in mine]
+        return [] if tracer is None else tracer.of_filters(self.conn.filters)
 
     @property
     def actions(self) -> list[tuple[str, str]]:

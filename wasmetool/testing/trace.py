@@ -475,6 +475,12 @@ class Tracer:
         return [e for e in self.events if e.kind == "hostcall"
                 and (name is None or e.name == name)]
 
+    def of_filters(self, filters: Any) -> list[TraceEvent]:
+        """The events of these filter contexts (a stream's or a connection's filters: each
+        with ``plugin.name`` and ``id``)."""
+        mine = {(f.plugin.name, f.id) for f in filters}
+        return [e for e in self.events if (e.plugin, e.context_id) in mine]
+
     def tail(self, n: int = 30) -> str:
         events = list(self.events)[-n:]
         return "\n".join(str(e) for e in events)
