@@ -40,9 +40,10 @@ fi
 
 extras=""
 [ "$dev" = 1 ] && extras="[dev]"
-# Re-install only when the package definition changed (keeps a second run fast).
+# Re-install only when the package definition or the C extensions' sources changed
+# (keeps a second run fast; the editable install does not rebuild a changed .c file).
 stamp="$venv/.wasmetool-install-stamp"
-want="$(cat "$here/pyproject.toml" | sha256sum | cut -c1-16)-$extras"
+want="$(cat "$here/pyproject.toml" "$here"/wasmetool/*/_*.c 2>/dev/null | sha256sum | cut -c1-16)-$extras"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || ! "$venv/bin/python" -c 'import wasmetool' 2>/dev/null; then
   say "installing wasmetool$extras into $venv"
   "$venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
